@@ -1,0 +1,65 @@
+// TlsConnection: one SSL* (owned) over a non-blocking TCP socket (not owned). The caller's event
+// loop drives it: call handshake()/read()/write() again when the socket is ready as asked.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "base/result.hpp"
+#include "tls/tls_context.hpp"
+
+namespace porthole::tls {
+
+enum class TlsStatus {
+    ok,          // progress made (handshake complete, or bytes moved)
+    want_read,   // call again when the socket is readable
+    want_write,  // call again when the socket is writable
+    closed,      // peer closed the TLS session (close_notify or TCP EOF)
+    failed,      // fatal; error() says why in one line
+};
+
+struct TlsIo {
+    TlsStatus status;
+    size_t bytes = 0;
+};
+
+struct SslDeleter {
+    void operator()(SSL* s) const { SSL_free(s); }
+};
+
+class TlsConnection {
+public:
+    static Result<TlsConnection> make(const TlsContext& ctx, int fd);
+
+    TlsStatus handshake();
+    // Reads decrypted bytes. ok with bytes > 0, or want_read/want_write/closed/failed.
+    TlsIo read(std::span<std::byte> buf);
+    // Writes; may accept fewer bytes than given (partial writes enabled). The same buffer
+    // contents must be offered again after want_write (moving buffer allowed).
+    TlsIo write(std::span<const std::byte> buf);
+    // Sends close_notify, best effort, never blocks.
+    void shutdown();
+
+    // One line: why the last operation failed. For certificate problems it says which
+    // (unknown CA and the issuer seen, possibly a TLS-intercepting middlebox; host name
+    // mismatch; expired/not yet valid; our own certificate refused by the peer).
+    [[nodiscard]] const std::string& error() const { return error_; }
+    // Server side after the handshake: the verified client certificate's subject CN (or the
+    // whole subject when it has no CN).
+    [[nodiscard]] std::string peer_identity() const;
+    [[nodiscard]] std::string description() const;  // "TLSv1.3 TLS_AES_256_GCM_SHA384"
+    [[nodiscard]] SSL* ssl() const { return ssl_.get(); }
+
+private:
+    TlsConnection(SSL* ssl, bool is_server) : ssl_(ssl), is_server_(is_server) {}
+    TlsStatus classify(int ret, const char* op);
+    std::unique_ptr<SSL, SslDeleter> ssl_;
+    bool is_server_ = false;
+    std::string error_;
+};
+
+}  // namespace porthole::tls

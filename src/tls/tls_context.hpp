@@ -1,0 +1,53 @@
+// TlsContext: one configured SSL_CTX (owned), for the concentrator (server, mutual TLS) or for
+// the UE client. Shared by every connection made from it.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+
+#include "base/result.hpp"
+
+namespace porthole::tls {
+
+enum class TlsVersion { v1_2, v1_3 };
+
+struct ServerConfig {
+    std::string cert_file;       // PEM chain, leaf first
+    std::string key_file;        // PEM private key
+    std::string client_ca_file;  // CA(s) that issue UE certificates; a client cert is required
+    TlsVersion min_version = TlsVersion::v1_3;
+};
+
+struct ClientConfig {
+    std::string ca_file;      // CA that issued the concentrator's certificate
+    std::string cert_file;    // this UE's certificate
+    std::string key_file;
+    std::string server_name;  // SNI and the name (or IP address) verified in the certificate
+    TlsVersion min_version = TlsVersion::v1_3;
+};
+
+struct CtxDeleter {
+    void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+};
+
+class TlsContext {
+public:
+    // Errors name the file and what is wrong with it ("key does not match certificate", ...).
+    static Result<TlsContext> server(const ServerConfig& cfg);
+    static Result<TlsContext> client(const ClientConfig& cfg);
+
+    [[nodiscard]] SSL_CTX* get() const { return ctx_.get(); }
+    [[nodiscard]] bool is_server() const { return is_server_; }
+    [[nodiscard]] const std::string& server_name() const { return server_name_; }
+
+private:
+    TlsContext(SSL_CTX* ctx, bool is_server, std::string server_name)
+        : ctx_(ctx), is_server_(is_server), server_name_(std::move(server_name)) {}
+    std::unique_ptr<SSL_CTX, CtxDeleter> ctx_;
+    bool is_server_ = false;
+    std::string server_name_;
+};
+
+}  // namespace porthole::tls
