@@ -15,6 +15,10 @@ struct nl_sock;
 
 namespace porthole::tun {
 
+// The rtnetlink protocol number on every route we add, so that leftovers are easy to find
+// after a crash: `ip route show proto 211` (and `ip -6 route show proto 211`).
+inline constexpr uint8_t kRouteProtocol = 211;
+
 struct RouteSpec {
     Prefix dst;                        // 0.0.0.0/1, 198.18.2.2/32, ::/1, ...
     std::optional<IpAddress> gateway;  // none: a link route (directly on ifindex)
@@ -49,6 +53,8 @@ private:
     RouteSpec route_{};
 };
 
+// One rtnetlink socket, shared with the handles it hands out. Not thread-safe: use it, and its
+// handles, from one thread.
 class Netlink {
 public:
     static Result<Netlink> open();

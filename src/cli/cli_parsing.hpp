@@ -1,0 +1,27 @@
+// Small parsers shared by the two command lines: values are checked here so that a bad flag or
+// config key is reported as one line naming it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/ip_address.hpp"
+#include "base/log.hpp"
+#include "base/result.hpp"
+#include "tls/tls_context.hpp"
+
+namespace porthole::cli {
+
+struct HostPort {
+    std::string host;
+    uint16_t port = 0;
+};
+
+// "host", "host:443", "198.18.2.2:443", "[2001:db8::1]:443", "2001:db8::1".
+Result<HostPort> parse_host_port(std::string_view text, uint16_t default_port);
+Result<tls::TlsVersion> parse_tls_version(std::string_view text);
+Result<log::Level> parse_log_level(std::string_view text);
+Result<std::vector<Prefix>> parse_prefixes(const std::vector<std::string>& texts,
+                                           std::string_view what);
+
+}  // namespace porthole::cli

@@ -1,0 +1,24 @@
+// ClientOptions: every setting of `porthole connect` (flags, or keys of the same name in --config).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "tls/tls_context.hpp"
+
+namespace porthole::client {
+
+struct ClientOptions {
+    std::string server_host;   // name or address of the concentrator
+    uint16_t server_port = 443;
+    std::string server_name;   // SNI and the name verified in its certificate (default: host)
+    std::string ca_file, cert_file, key_file;
+    tls::TlsVersion tls_min = tls::TlsVersion::v1_3;
+    std::string tun_name = "porthole0";
+    std::chrono::seconds connect_timeout{10};
+    unsigned dead_after_missed = 3;
+    size_t queue_bytes = 1024 * 1024;
+};
+
+}  // namespace porthole::client

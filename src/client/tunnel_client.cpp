@@ -1,0 +1,369 @@
+#include "client/tunnel_client.hpp"
+
+#include <netdb.h>
+#include <csignal>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "base/log.hpp"
+#include "client/network_plan.hpp"
+#include "net/tcp_socket.hpp"
+#include "packet/envelope.hpp"
+#include "packet/ip_packet.hpp"
+
+namespace porthole::client {
+
+using packet::CloseReason;
+using session::Clock;
+
+namespace {
+constexpr size_t kRxBufferSize = 64 * 1024;
+constexpr size_t kMaxRecord = 16 * 1024;
+constexpr size_t kTunBatch = 256;
+constexpr size_t kControlReserve = 4 * 1024;
+constexpr size_t kReadBudget = 1024 * 1024;
+
+std::string printable(std::string_view s) {
+    std::string out;
+    for (char c : s.substr(0, 200)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+    return out;
+}
+
+Result<Endpoint> resolve(const std::string& host, uint16_t port) {
+    if (auto a = IpAddress::parse(host)) return Endpoint{*a, port};
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_family = AF_UNSPEC;
+    addrinfo* res = nullptr;
+    if (int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res); rc != 0)
+        return make_error("cannot resolve concentrator '{}': {}", host, ::gai_strerror(rc));
+    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(res, ::freeaddrinfo);
+    Endpoint e = net::sockaddr_to_endpoint(res->ai_addr);
+    e.port = port;
+    return e;
+}
+}  // namespace
+
+TunnelClient::TunnelClient(ClientOptions options)
+    : opt_(std::move(options)),
+      core_(session::ClientSession::Options{packet::kMaxEnvelopeSize, {}, opt_.connect_timeout,
+                                            opt_.dead_after_missed}),
+      tx_(opt_.queue_bytes),
+      rx_buf_(new std::byte[kRxBufferSize]) {
+    socket_h_.self = tun_h_.self = signal_h_.self = this;
+    socket_h_.fn = &TunnelClient::on_socket;
+    tun_h_.fn = &TunnelClient::on_tun;
+    signal_h_.fn = &TunnelClient::on_signal;
+}
+
+TunnelClient::~TunnelClient() {
+    // Routes first (reverse order of addition), then the TUN device (its addresses go with it).
+    while (!applied_.empty()) applied_.pop_back();
+}
+
+Result<void> TunnelClient::run() {
+    auto sig = net::SignalFd::create();
+    if (!sig) return sig.error();
+    signals_.emplace(std::move(*sig));
+
+    auto ep = resolve(opt_.server_host, opt_.server_port);
+    if (!ep) return ep.error();
+    server_ = *ep;
+    if (opt_.server_name.empty()) opt_.server_name = opt_.server_host;
+
+    auto ctx = tls::TlsContext::client(
+        {opt_.ca_file, opt_.cert_file, opt_.key_file, opt_.server_name, opt_.tls_min});
+    if (!ctx) return ctx.error();
+    tls_ctx_.emplace(std::move(*ctx));
+
+    auto tun = tun::TunDevice::create(opt_.tun_name);
+    if (!tun) return tun.error();
+    tun_.emplace(std::move(*tun));
+    auto nl = tun::Netlink::open();
+    if (!nl) return nl.error();
+    netlink_.emplace(std::move(*nl));
+    // Learn the path to the concentrator before any tunnel route exists.
+    auto route = netlink_->route_to(server_.addr);
+    if (!route) return route.error().context(fmt::format("no route to the concentrator {}", server_.addr));
+    to_server_ = *route;
+
+    if (auto r = connect(); !r || stop_) return r;
+    if (auto r = configure(); !r || stop_) return r;
+    if (auto r = apply_network(); !r) return r;
+    return forward();
+}
+
+TunnelClient::Wait TunnelClient::wait_socket(bool for_write, session::TimePoint deadline) {
+    for (;;) {
+        auto now = Clock::now();
+        if (now >= deadline) return Wait::timeout;
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+        pollfd p[2] = {{socket_.get(), short(POLLIN | (for_write ? POLLOUT : 0)), 0},
+                       {signals_->fd(), POLLIN, 0}};
+        int n = ::poll(p, 2, int(ms) + 1);
+        if (n < 0 && errno != EINTR) return Wait::timeout;
+        if (n > 0 && p[1].revents) {
+            if (signals_->take() != 0) return Wait::signal;
+        }
+        if (n > 0 && p[0].revents) return Wait::ready;
+    }
+}
+
+Result<void> TunnelClient::connect() {
+    auto fd = net::connect_tcp(server_, opt_.connect_timeout);
+    if (!fd) {
+        auto msg = fd.error().message;
+        return make_error("cannot reach the concentrator {}: {}", server_,
+                          msg.substr(msg.find(": ") + 2));
+    }
+    socket_ = std::move(*fd);
+    auto tls = tls::TlsConnection::make(*tls_ctx_, socket_.get());
+    if (!tls) return tls.error();
+    tls_.emplace(std::move(*tls));
+
+    auto deadline = Clock::now() + opt_.connect_timeout;
+    for (;;) {
+        auto st = tls_->handshake();
+        if (st == tls::TlsStatus::ok) break;
+        if (st == tls::TlsStatus::failed) return make_error("{}", tls_->error());
+        if (st == tls::TlsStatus::closed)
+            return make_error("the concentrator {} closed the connection during the TLS handshake",
+                              server_);
+        auto w = wait_socket(st == tls::TlsStatus::want_write, deadline);
+        if (w == Wait::signal) {
+            stop_ = true;
+            return ok();
+        }
+        if (w == Wait::timeout)
+            return make_error("TLS handshake with {} timed out after {} s", server_,
+                              opt_.connect_timeout.count());
+    }
+    log::info("connected to {} ({})", server_, tls_->description());
+    return ok();
+}
+
+Result<void> TunnelClient::configure() {
+    out_.clear();
+    core_.start(Clock::now(), out_);
+    tx_.append(out_.to_peer);
+    auto deadline = Clock::now() + opt_.connect_timeout;
+    while (!core_.established()) {
+        flush();
+        if (failure_) return *failure_;
+        auto r = tls_->read({rx_buf_.get(), kRxBufferSize});
+        if (r.status == tls::TlsStatus::ok) {
+            out_.clear();
+            core_.on_bytes({rx_buf_.get(), r.bytes}, Clock::now(), out_);
+            tx_.append(out_.to_peer);
+            if (out_.closed)
+                return make_error("the concentrator refused the session: {} ({})",
+                                  packet::to_string(out_.closed->reason),
+                                  printable(out_.closed->text));
+            continue;
+        }
+        if (r.status == tls::TlsStatus::failed) return make_error("{}", tls_->error());
+        if (r.status == tls::TlsStatus::closed)
+            return make_error("the concentrator closed the connection before assigning an address");
+        auto w = wait_socket(r.status == tls::TlsStatus::want_write || !tx_.empty(), deadline);
+        if (w == Wait::signal) {
+            stop_ = true;
+            return ok();
+        }
+        if (w == Wait::timeout)
+            return make_error("no configuration from the concentrator within {} s",
+                              opt_.connect_timeout.count());
+    }
+    flush();
+    return ok();
+}
+
+Result<void> TunnelClient::apply_network() {
+    const auto& a = core_.assignment();
+    auto plan = plan_network(a, tun_->ifindex(), *to_server_);
+    for (const auto& p : plan.addresses) {
+        auto h = netlink_->add_address(tun_->ifindex(), p);
+        if (!h) return h.error();
+        applied_.push_back(std::move(*h));
+    }
+    if (auto r = netlink_->set_link_up(tun_->ifindex(), plan.mtu); !r) return r.error();
+    for (const auto& route : plan.routes) {
+        auto h = netlink_->add_route(route);
+        if (!h) {
+            // The pin to the concentrator may exist already (a host route of the admin's).
+            if (route.ifindex != tun_->ifindex() && h.error().code == EEXIST) continue;
+            return h.error();
+        }
+        applied_.push_back(std::move(*h));
+    }
+    std::string addrs;
+    for (const auto& p : plan.addresses) addrs += " " + p.to_string();
+    log::info("tunnel up: {}{} mtu {}, {} via {}", tun_->name(), addrs, plan.mtu,
+              plan.full_tunnel ? "full tunnel" : fmt::format("{} route(s)", plan.routes.size()),
+              server_);
+    return ok();
+}
+
+Result<void> TunnelClient::forward() {
+    auto loop = net::EventLoop::create();
+    if (!loop) return loop.error();
+    loop_.emplace(std::move(*loop));
+    if (auto r = loop_->add(socket_.get(), EPOLLIN, &socket_h_); !r) return r;
+    if (auto r = loop_->add(tun_->fd(), EPOLLIN, &tun_h_); !r) return r;
+    if (auto r = loop_->add(signals_->fd(), EPOLLIN, &signal_h_); !r) return r;
+
+    read_records();  // anything that arrived with the assignment
+    while (!stop_ && !failure_) {
+        auto now = Clock::now();
+        auto deadline = core_.next_deadline();
+        if (now >= deadline) {
+            out_.clear();
+            core_.on_timer(now, out_);
+            handle_output();
+            flush();
+            continue;
+        }
+        auto wait = std::min<int64_t>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1, 1000);
+        if (auto r = loop_->run_once(std::chrono::milliseconds(wait)); !r) return r;
+    }
+    if (failure_) return *failure_;
+    // Stopped by a signal: tell the concentrator, best effort, without waiting.
+    out_.clear();
+    core_.close(CloseReason::normal, "UE disconnected", out_);
+    tx_.append(out_.to_peer);
+    flush();
+    tls_->shutdown();
+    log::info("disconnected; removing routes and {} (packets with a foreign source not sent: {})",
+              tun_->name(), dropped_foreign_source_);
+    return ok();
+}
+
+void TunnelClient::on_signal(uint32_t) {
+    while (int sig = signals_->take()) {
+        if (sig == SIGHUP) continue;
+        stop_ = true;
+    }
+}
+
+void TunnelClient::on_socket(uint32_t events) {
+    if (events & EPOLLOUT) flush();
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) read_records();
+}
+
+void TunnelClient::on_tun(uint32_t) {
+    read_tun();
+    flush();
+}
+
+void TunnelClient::read_tun() {
+    size_t mtu = core_.assignment().mtu;
+    for (size_t i = 0; i < kTunBatch; ++i) {
+        if (tx_.free_space() < kControlReserve + packet::kHeaderSize + mtu) {
+            set_tun_reading(false);  // resumes once flush() drains the queue
+            return;
+        }
+        auto space = tx_.reserve(packet::kHeaderSize + mtu);
+        packet::EnvelopeWriter w(space.data(), space.size());
+        auto payload = w.payload_space();
+        auto n = tun_->read(payload);
+        if (!n) return fail(n.error());
+        if (*n == 0) return;
+        // Only our own addresses may speak through the tunnel (the kernel also emits link-local
+        // and router-solicitation packets on the device, which the concentrator would drop).
+        auto pkt = payload.first(*n);
+        if (!source_ours(pkt)) {
+            ++dropped_foreign_source_;
+            continue;
+        }
+        w.commit(uint8_t(packet::EnvelopeType::ip_packet), *n);
+        tx_.commit(w.size());
+    }
+}
+
+bool TunnelClient::source_ours(std::span<const std::byte> pkt) const {
+    const auto& a = core_.assignment();
+    return (a.ipv4 && packet::source_is(pkt, a.ipv4->addr)) ||
+           (a.ipv6 && packet::source_is(pkt, a.ipv6->addr));
+}
+
+void TunnelClient::read_records() {
+    size_t total = 0;
+    while (!failure_ && total < kReadBudget) {
+        auto r = tls_->read({rx_buf_.get(), kRxBufferSize});
+        if (r.status == tls::TlsStatus::ok) {
+            total += r.bytes;
+            out_.clear();
+            core_.on_bytes({rx_buf_.get(), r.bytes}, Clock::now(), out_);
+            handle_output();
+            continue;
+        }
+        if (r.status == tls::TlsStatus::want_read) break;
+        if (r.status == tls::TlsStatus::want_write) {
+            set_socket_events(true);
+            break;
+        }
+        if (r.status == tls::TlsStatus::closed)
+            return fail(make_error("the concentrator closed the connection"));
+        return fail(make_error("{}", tls_->error()));
+    }
+    flush();
+}
+
+void TunnelClient::handle_output() {
+    for (auto pkt : out_.to_tun)
+        if (auto r = tun_->write(pkt); !r) log::debug("TUN write: {}", r.error().message);
+    if (!out_.to_peer.empty()) tx_.append(out_.to_peer);
+    if (out_.closed) {
+        if (out_.closed_by_peer)
+            fail(make_error("the concentrator closed the session: {} ({})",
+                            packet::to_string(out_.closed->reason), printable(out_.closed->text)));
+        else
+            fail(make_error("session ended: {} ({})", packet::to_string(out_.closed->reason),
+                            printable(out_.closed->text)));
+        flush();
+    }
+}
+
+void TunnelClient::flush() {
+    bool sent = false;
+    while (!tx_.empty()) {
+        auto chunk = tx_.front();
+        if (chunk.size() > kMaxRecord) chunk = chunk.first(kMaxRecord);
+        auto r = tls_->write(chunk);
+        if (r.status == tls::TlsStatus::ok) {
+            tx_.consume(r.bytes);
+            sent = true;
+            continue;
+        }
+        if (r.status == tls::TlsStatus::want_write || r.status == tls::TlsStatus::want_read) {
+            set_socket_events(true);
+            break;
+        }
+        if (!failure_)
+            fail(r.status == tls::TlsStatus::closed
+                     ? make_error("the concentrator closed the connection")
+                     : make_error("{}", tls_->error()));
+        return;
+    }
+    if (sent) core_.on_data_sent(Clock::now());
+    if (tx_.empty()) set_socket_events(false);
+    if (!tun_reading_ && tx_.free_space() >= tx_.capacity() / 2) set_tun_reading(true);
+}
+
+void TunnelClient::set_socket_events(bool want_out) {
+    if (!loop_ || want_out == socket_out_) return;
+    socket_out_ = want_out;
+    (void)loop_->modify(socket_.get(), EPOLLIN | (want_out ? EPOLLOUT : 0u), &socket_h_);
+}
+
+void TunnelClient::set_tun_reading(bool on) {
+    if (!loop_ || on == tun_reading_) return;
+    tun_reading_ = on;
+    (void)loop_->modify(tun_->fd(), on ? EPOLLIN : 0u, &tun_h_);
+}
+
+void TunnelClient::fail(Error e) {
+    if (!failure_) failure_ = std::move(e);
+}
+
+}  // namespace porthole::client

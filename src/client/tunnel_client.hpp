@@ -1,0 +1,89 @@
+// TunnelClient: the UE client's shell. Connects to the concentrator over TLS on TCP, runs the
+// ClientSession core, applies the assigned network configuration through netlink and forwards
+// packets between the TUN device and the session until told to stop.
+//
+// Data path, UE -> concentrator:
+//   1. the TUN device is readable; each packet is read straight into the send queue, behind a
+//      reserved envelope header (no copy), up to kTunBatch packets or until the queue is full;
+//   2. the queue is written to TLS in runs of up to 16 KiB: many envelopes per TLS record;
+//   3. while the queue is full the TUN device is not read (its own queue then drops: bounded).
+// Concentrator -> UE:
+//   1. the socket is readable; TLS records are decrypted into one receive buffer;
+//   2. ClientSession decodes envelopes in place; each IP packet is written to the TUN device.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "base/byte_queue.hpp"
+#include "base/fd.hpp"
+#include "base/ip_address.hpp"
+#include "base/result.hpp"
+#include "client/client_options.hpp"
+#include "net/event_loop.hpp"
+#include "session/client_session.hpp"
+#include "tls/tls_connection.hpp"
+#include "tls/tls_context.hpp"
+#include "tun/netlink.hpp"
+#include "tun/tun_device.hpp"
+
+namespace porthole::client {
+
+class TunnelClient {
+public:
+    explicit TunnelClient(ClientOptions options);
+    ~TunnelClient();
+    // Runs until a signal (Ok) or a failure (the Error is the one line to show the user).
+    Result<void> run();
+
+private:
+    struct Handler final : net::EventHandler {
+        TunnelClient* self = nullptr;
+        void (TunnelClient::*fn)(uint32_t) = nullptr;
+        void on_event(uint32_t ev) override { (self->*fn)(ev); }
+    };
+
+    Result<void> connect();
+    Result<void> configure();
+    Result<void> apply_network();
+    Result<void> forward();
+    // Waits for the socket (read, or write too) or a signal, until deadline.
+    enum class Wait { ready, signal, timeout };
+    Wait wait_socket(bool for_write, session::TimePoint deadline);
+    void on_socket(uint32_t events);
+    void on_tun(uint32_t events);
+    void on_signal(uint32_t events);
+    void read_tun();
+    void read_records();
+    [[nodiscard]] bool source_ours(std::span<const std::byte> packet) const;
+    void handle_output();
+    void flush();
+    void set_socket_events(bool want_out);
+    void set_tun_reading(bool on);
+    void fail(Error e);
+
+    ClientOptions opt_;
+    Endpoint server_;
+    std::optional<tls::TlsContext> tls_ctx_;
+    std::optional<tun::TunDevice> tun_;
+    std::optional<tun::Netlink> netlink_;
+    std::vector<tun::NetlinkHandle> applied_;  // removed in reverse order on destruction
+    std::optional<tun::RouteSpec> to_server_;
+    Fd socket_;
+    std::optional<tls::TlsConnection> tls_;
+    std::optional<net::SignalFd> signals_;
+    std::optional<net::EventLoop> loop_;
+    session::ClientSession core_;
+    session::ClientOutput out_;
+    ByteQueue tx_;
+    std::unique_ptr<std::byte[]> rx_buf_;
+    Handler socket_h_, tun_h_, signal_h_;
+    bool socket_out_ = false;
+    bool tun_reading_ = true;
+    bool stop_ = false;
+    uint64_t dropped_foreign_source_ = 0;
+    std::optional<Error> failure_;
+};
+
+}  // namespace porthole::client

@@ -1,0 +1,302 @@
+#include "concentrator/concentrator.hpp"
+
+#include <csignal>
+#include <fstream>
+
+#include "base/log.hpp"
+#include "net/tcp_socket.hpp"
+#include "packet/ip_packet.hpp"
+
+namespace porthole::concentrator {
+
+using packet::CloseReason;
+using session::Clock;
+
+namespace {
+constexpr size_t kTunBatch = 256;       // packets read from the TUN device per wake-up
+constexpr size_t kAcceptBatch = 64;     // connections accepted per wake-up
+constexpr size_t kTunBufSize = 65536;
+
+void warn_if_forwarding_off(const ConcentratorOptions& opt) {
+    auto check = [](const char* path, const char* name) {
+        std::ifstream f(path);
+        char c = '1';
+        if (f >> c && c == '0')
+            log::warn("{} is off in this network namespace: UE traffic will not be forwarded to "
+                      "the operator network (sysctl -w {}=1)",
+                      name, name);
+    };
+    if (opt.pool4) check("/proc/sys/net/ipv4/ip_forward", "net.ipv4.ip_forward");
+    if (opt.pool6) check("/proc/sys/net/ipv6/conf/all/forwarding", "net.ipv6.conf.all.forwarding");
+}
+}  // namespace
+
+Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOptions& opt) {
+    if (!opt.pool4 && !opt.pool6) return make_error("no address pool configured (--pool/--pool6)");
+    if (opt.max_envelope < size_t(opt.mtu) + packet::kHeaderSize)
+        return make_error("max-envelope {} is smaller than mtu {} + 3", opt.max_envelope, opt.mtu);
+
+    auto tls = tls::TlsContext::server({opt.cert_file, opt.key_file, opt.client_ca_file, opt.tls_min});
+    if (!tls) return tls.error();
+    auto loop = net::EventLoop::create();
+    if (!loop) return loop.error();
+    auto signals = net::SignalFd::create();
+    if (!signals) return signals.error();
+    auto tun = tun::TunDevice::create(opt.tun_name);
+    if (!tun) return tun.error();
+
+    std::unique_ptr<Concentrator> c(new Concentrator(opt, std::move(*loop), std::move(*signals),
+                                                     std::move(*tun), std::move(*tls)));
+    if (opt.pool4) {
+        auto p = session::AddressPool::create(*opt.pool4);
+        if (!p) return p.error().context("pool");
+        c->pool4_.emplace(std::move(*p));
+    }
+    if (opt.pool6) {
+        auto p = session::AddressPool::create(*opt.pool6);
+        if (!p) return p.error().context("pool6");
+        c->pool6_.emplace(std::move(*p));
+    }
+
+    auto nl = tun::Netlink::open();
+    if (!nl) return nl.error();
+    c->netlink_.emplace(std::move(*nl));
+    int ifindex = c->tun_.ifindex();
+    for (auto* pool : {c->pool4_ ? &*c->pool4_ : nullptr, c->pool6_ ? &*c->pool6_ : nullptr}) {
+        if (!pool) continue;
+        auto h = c->netlink_->add_address(ifindex, pool->with_pool_length(pool->gateway()));
+        if (!h) return h.error();
+        c->addresses_.push_back(std::move(*h));
+    }
+    if (auto r = c->netlink_->set_link_up(ifindex, opt.mtu); !r) return r.error();
+
+    // Our nftables table: a stale one from a crash goes first, in routed mode too.
+    if (auto r = net::NatTable::remove(); !r) log::warn("removing stale nftables table: {}", r.error().message);
+    if (!opt.nat_egress.empty()) {
+        net::NatSpec spec{opt.nat_egress, {}};
+        if (opt.pool4) spec.sources.push_back(c->pool4_->prefix());
+        if (opt.pool6) spec.sources.push_back(c->pool6_->prefix());
+        auto nat = net::NatTable::install(spec);
+        if (!nat) return nat.error();
+        c->nat_.emplace(std::move(*nat));
+    }
+    warn_if_forwarding_off(opt);
+
+    auto lfd = net::listen_tcp(opt.listen);
+    if (!lfd) return lfd.error();
+    c->listen_fd_ = std::move(*lfd);
+
+    if (auto r = c->loop_.add(c->listen_fd_.get(), EPOLLIN, &c->listener_h_); !r) return r.error();
+    if (auto r = c->loop_.add(c->tun_.fd(), EPOLLIN, &c->tun_h_); !r) return r.error();
+    if (auto r = c->loop_.add(c->signals_.fd(), EPOLLIN, &c->signals_h_); !r) return r.error();
+    return c;
+}
+
+Concentrator::Concentrator(const ConcentratorOptions& opt, net::EventLoop loop,
+                           net::SignalFd signals, tun::TunDevice tun, tls::TlsContext tls)
+    : opt_(opt),
+      loop_(std::move(loop)),
+      signals_(std::move(signals)),
+      tun_(std::move(tun)),
+      tls_(std::move(tls)),
+      rx_buf_(new std::byte[kRxBufferSize]),
+      tun_buf_(new std::byte[kTunBufSize]) {
+    listener_h_.self = this;
+    tun_h_.self = this;
+    signals_h_.self = this;
+}
+
+Concentrator::~Concentrator() = default;
+
+int Concentrator::run() {
+    std::string pools;
+    if (pool4_) pools += fmt::format(" pool {}", pool4_->prefix());
+    if (pool6_) pools += fmt::format(" pool6 {}", pool6_->prefix());
+    log::info("listening on {} (tun {}{}, {}, mtu {})", opt_.listen, tun_.name(), pools,
+              opt_.nat_egress.empty() ? std::string("routed")
+                                      : fmt::format("NAT via {}", opt_.nat_egress),
+              opt_.mtu);
+    auto next_tick = Clock::now();
+    while (!stopping_) {
+        auto now = Clock::now();
+        if (now >= next_tick) {
+            tick(now);
+            next_tick = now + std::chrono::milliseconds(500);
+        }
+        auto wait = deferred_.empty()
+                        ? std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now)
+                        : std::chrono::milliseconds(0);
+        if (auto r = loop_.run_once(std::max(wait, std::chrono::milliseconds(0))); !r) {
+            log::error("event loop: {}", r.error().message);
+            return 1;
+        }
+        auto again = std::move(deferred_);
+        deferred_.clear();
+        for (auto id : again)
+            if (auto* c = find(id)) c->resume();
+        reap();
+    }
+    log::info("shutting down: closing {} session(s)", conns_.size());
+    for (auto& [id, c] : conns_) c->close(CloseReason::shutdown, "concentrator shutting down");
+    reap();
+    log::info("stopped (drops: no_session {}, tun_write_failed {}, tx_queue_full {})",
+              drops_[session::DropReason::no_session], drops_[session::DropReason::tun_write_failed],
+              drops_[session::DropReason::tx_queue_full]);
+    return 0;
+}
+
+void Concentrator::accept_all() {
+    for (size_t i = 0; i < kAcceptBatch; ++i) {
+        Endpoint peer;
+        auto fd = net::accept_tcp(listen_fd_.get(), peer);
+        if (!fd) {
+            log::warn("{}", fd.error().message);  // EMFILE and the like: try again next wake-up
+            return;
+        }
+        if (!fd->valid()) return;
+        if (conns_.size() >= opt_.max_sessions) {
+            log::warn("refusing {}: at the session limit ({})", peer, opt_.max_sessions);
+            continue;  // fd closes here
+        }
+        net::set_nodelay(fd->get());
+        auto tls = tls::TlsConnection::make(tls_, fd->get());
+        if (!tls) {
+            log::warn("refusing {}: {}", peer, tls.error().message);
+            continue;
+        }
+        auto id = next_id_++;
+        int raw = fd->get();
+        auto conn = std::make_unique<UeConnection>(*this, id, std::move(*fd), peer,
+                                                   std::move(*tls), Clock::now());
+        if (auto r = loop_.add(raw, EPOLLIN, conn.get()); !r) {
+            log::warn("refusing {}: {}", peer, r.error().message);
+            continue;
+        }
+        log::debug("session {}: accepted {}", id, peer);
+        conns_.emplace(id, std::move(conn));
+    }
+}
+
+void Concentrator::read_tun() {
+    std::span<std::byte> buf(tun_buf_.get(), kTunBufSize);
+    for (size_t i = 0; i < kTunBatch; ++i) {
+        auto n = tun_.read(buf);
+        if (!n) {
+            log::warn("{}", n.error().message);
+            break;
+        }
+        if (*n == 0) break;
+        auto pkt = buf.first(*n);
+        auto ip = packet::IpPacket::parse(pkt);
+        if (!ip) {
+            drops_.add(session::DropReason::not_ip);
+            continue;
+        }
+        auto id = table_.find(ip->destination());
+        UeConnection* conn = id ? find(*id) : nullptr;
+        if (!conn || conn->dead()) {
+            drops_.add(session::DropReason::no_session);
+            continue;
+        }
+        if (!conn->queue_packet(pkt)) {
+            drops_.add(session::DropReason::tx_queue_full);
+            continue;
+        }
+        if (!conn->dirty()) {
+            conn->set_dirty(true);
+            dirty_.push_back(conn);
+        }
+    }
+    for (auto* c : dirty_) c->flush();
+    dirty_.clear();
+}
+
+void Concentrator::deliver_to_tun(std::span<const std::byte> pkt) {
+    if (auto r = tun_.write(pkt); !r) drops_.add(session::DropReason::tun_write_failed);
+}
+
+void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigRequest& /*req*/) {
+    const std::string& identity = conn.identity();
+    // One live session per identity: a new connection replaces the old one cleanly.
+    if (auto it = by_identity_.find(identity); it != by_identity_.end() && it->second != conn.id()) {
+        if (auto* old = find(it->second))
+            old->close(CloseReason::replaced, "a newer connection for this identity took over");
+    }
+    packet::ConfigAssign a;
+    if (pool4_) {
+        auto addr = pool4_->allocate(identity);
+        if (!addr) return conn.refuse(CloseReason::pool_exhausted, "no free IPv4 address");
+        a.ipv4 = pool4_->with_pool_length(*addr);
+    }
+    if (pool6_) {
+        auto addr = pool6_->allocate(identity);
+        if (!addr) {
+            if (a.ipv4) pool4_->release(a.ipv4->addr);
+            return conn.refuse(CloseReason::pool_exhausted, "no free IPv6 address");
+        }
+        a.ipv6 = pool6_->with_pool_length(*addr);
+    }
+    a.routes = opt_.push_routes;
+    a.dns = opt_.dns;
+    a.mtu = opt_.mtu;
+    a.keepalive_s = opt_.keepalive_s;
+    if (a.ipv4) table_.insert(a.ipv4->addr, conn.id());
+    if (a.ipv6) table_.insert(a.ipv6->addr, conn.id());
+    by_identity_[identity] = conn.id();
+    log::info("session {} [{}]: assigned{}{}", conn.id(), identity,
+              a.ipv4 ? " " + a.ipv4->to_string() : "", a.ipv6 ? " " + a.ipv6->to_string() : "");
+    conn.assign(std::move(a));
+}
+
+void Concentrator::on_dead(UeConnection& conn) {
+    // Called from inside the connection: only unhook it here; it is destroyed in reap().
+    loop_.remove(conn.fd());
+    const auto& a = conn.core().assignment();
+    if (conn.core().state() != session::ServerSession::State::awaiting_config) {
+        if (a.ipv4) {
+            table_.erase(a.ipv4->addr, conn.id());
+            if (pool4_) pool4_->release(a.ipv4->addr);
+        }
+        if (a.ipv6) {
+            table_.erase(a.ipv6->addr, conn.id());
+            if (pool6_) pool6_->release(a.ipv6->addr);
+        }
+    }
+    if (auto it = by_identity_.find(conn.identity());
+        it != by_identity_.end() && it->second == conn.id())
+        by_identity_.erase(it);
+}
+
+void Concentrator::reap() {
+    for (auto it = conns_.begin(); it != conns_.end();) {
+        if (it->second->dead()) {
+            graveyard_.push_back(std::move(it->second));
+            it = conns_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    graveyard_.clear();
+}
+
+void Concentrator::tick(session::TimePoint now) {
+    for (auto& [id, c] : conns_) c->on_timer(now);
+}
+
+void Concentrator::on_signal() {
+    while (int sig = signals_.take()) {
+        if (sig == SIGHUP) {
+            log::info("SIGHUP: configuration reload is not supported yet; ignored");
+            continue;
+        }
+        log::info("signal {}: stopping", sig);
+        stopping_ = true;
+    }
+}
+
+UeConnection* Concentrator::find(session::SessionId id) {
+    auto it = conns_.find(id);
+    return it == conns_.end() ? nullptr : it->second.get();
+}
+
+}  // namespace porthole::concentrator

@@ -1,0 +1,106 @@
+// Concentrator: portholed's shell. Terminates TLS for many UEs on one event loop, assigns inner
+// addresses, and forwards between the sessions and its own TUN device (routed, or NATed through
+// an nftables table it owns).
+//
+// Data path, UE -> operator network:
+//   1. the UE's socket is readable; UeConnection reads TLS records into the loop's rx buffer;
+//   2. ServerSession decodes envelopes in place and checks each packet's inner source;
+//   3. each packet is written to the TUN device (drops counted).
+// Operator network -> UE:
+//   1. the TUN device is readable; up to kTunBatch packets are read into one buffer;
+//   2. each packet's destination selects its session (SessionTable);
+//   3. the packet is framed into that session's bounded send queue (dropped when full);
+//   4. after the batch every touched session flushes: many envelopes per TLS record.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "concentrator/concentrator_options.hpp"
+#include "concentrator/ue_connection.hpp"
+#include "net/event_loop.hpp"
+#include "net/nat_table.hpp"
+#include "session/address_pool.hpp"
+#include "session/drop_reason.hpp"
+#include "session/session_table.hpp"
+#include "tls/tls_context.hpp"
+#include "tun/netlink.hpp"
+#include "tun/tun_device.hpp"
+
+namespace porthole::concentrator {
+
+class Concentrator {
+public:
+    // Sets everything up (TUN, addresses, NAT, TLS, listener); errors are one line each.
+    static Result<std::unique_ptr<Concentrator>> create(const ConcentratorOptions& options);
+    ~Concentrator();
+
+    // Runs until SIGINT/SIGTERM. Returns the process exit code.
+    int run();
+
+    // --- used by UeConnection ---
+    net::EventLoop& loop() { return loop_; }
+    std::span<std::byte> rx_buffer() { return {rx_buf_.get(), kRxBufferSize}; }
+    void deliver_to_tun(std::span<const std::byte> ip_packet);
+    void on_config_request(UeConnection& conn, const packet::ConfigRequest& req);
+    void on_dead(UeConnection& conn);
+    void defer(UeConnection& conn) { deferred_.push_back(conn.id()); }
+    [[nodiscard]] const ConcentratorOptions& options() const { return opt_; }
+    [[nodiscard]] const tls::TlsContext& tls() const { return tls_; }
+    session::DropCounters& drops() { return drops_; }
+
+    static constexpr size_t kRxBufferSize = 64 * 1024;
+
+private:
+    struct Listener final : net::EventHandler {
+        Concentrator* self;
+        void on_event(uint32_t) override { self->accept_all(); }
+    };
+    struct TunReader final : net::EventHandler {
+        Concentrator* self;
+        void on_event(uint32_t) override { self->read_tun(); }
+    };
+    struct Signals final : net::EventHandler {
+        Concentrator* self;
+        void on_event(uint32_t) override { self->on_signal(); }
+    };
+
+    Concentrator(const ConcentratorOptions& opt, net::EventLoop loop, net::SignalFd signals,
+                 tun::TunDevice tun, tls::TlsContext tls);
+    void accept_all();
+    void read_tun();
+    void on_signal();
+    void tick(session::TimePoint now);
+    void reap();
+    UeConnection* find(session::SessionId id);
+
+    ConcentratorOptions opt_;
+    net::EventLoop loop_;
+    net::SignalFd signals_;
+    tun::TunDevice tun_;
+    tls::TlsContext tls_;
+    std::optional<tun::Netlink> netlink_;
+    std::vector<tun::NetlinkHandle> addresses_;
+    std::optional<net::NatTable> nat_;
+    Fd listen_fd_;
+    std::optional<session::AddressPool> pool4_, pool6_;
+    session::SessionTable table_;
+    std::unordered_map<session::SessionId, std::unique_ptr<UeConnection>> conns_;
+    std::unordered_map<std::string, session::SessionId> by_identity_;
+    std::vector<std::unique_ptr<UeConnection>> graveyard_;
+    std::vector<session::SessionId> deferred_;
+    std::vector<UeConnection*> dirty_;
+    std::unique_ptr<std::byte[]> rx_buf_;
+    std::unique_ptr<std::byte[]> tun_buf_;
+    session::SessionId next_id_ = 1;
+    session::DropCounters drops_;
+    Listener listener_h_;
+    TunReader tun_h_;
+    Signals signals_h_;
+    bool stopping_ = false;
+    size_t handshakes_failed_ = 0;
+};
+
+}  // namespace porthole::concentrator

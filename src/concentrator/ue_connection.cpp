@@ -1,0 +1,209 @@
+#include "concentrator/ue_connection.hpp"
+
+#include "base/log.hpp"
+#include "concentrator/concentrator.hpp"
+#include "packet/envelope.hpp"
+
+namespace porthole::concentrator {
+
+using packet::CloseReason;
+using session::Clock;
+
+namespace {
+constexpr size_t kMaxRecord = 16 * 1024;        // one TLS record's worth per write
+constexpr size_t kReadBudget = 512 * 1024;      // per wake-up, then let other UEs run
+constexpr size_t kControlReserve = 4 * 1024;    // queue room kept for control envelopes
+
+// A peer's reason text may hold anything: keep it printable for the log.
+std::string printable(std::string_view s) {
+    std::string out;
+    for (char c : s.substr(0, 200)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+    return out;
+}
+}  // namespace
+
+UeConnection::UeConnection(Concentrator& owner, session::SessionId id, Fd socket, Endpoint peer,
+                           tls::TlsConnection tls, session::TimePoint now)
+    : owner_(owner),
+      id_(id),
+      socket_(std::move(socket)),
+      peer_(peer),
+      tls_(std::move(tls)),
+      core_({owner.options().max_envelope, owner.options().handshake_timeout,
+             owner.options().dead_after_missed},
+            now),
+      tx_(owner.options().session_queue_bytes),
+      accepted_(now) {}
+
+std::string UeConnection::tag() const {
+    return identity_.empty() ? fmt::format("session {} ({})", id_, peer_)
+                             : fmt::format("session {} [{}]", id_, identity_);
+}
+
+void UeConnection::on_event(uint32_t events) {
+    if (phase_ == Phase::dead) return;
+    if (phase_ == Phase::handshake) return drive_handshake();
+    if (events & EPOLLOUT) flush();
+    if (phase_ != Phase::dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) read_records();
+}
+
+void UeConnection::resume() {
+    if (phase_ == Phase::session) read_records();
+}
+
+void UeConnection::drive_handshake() {
+    switch (tls_.handshake()) {
+        case tls::TlsStatus::ok:
+            phase_ = Phase::session;
+            identity_ = tls_.peer_identity();
+            log::info("{}: TLS up from {} ({}), identity '{}'", tag(), peer_, tls_.description(),
+                      identity_);
+            want_write(false);
+            read_records();  // the configuration request may already be buffered
+            return;
+        case tls::TlsStatus::want_read: return want_write(false);
+        case tls::TlsStatus::want_write: return want_write(true);
+        case tls::TlsStatus::closed: return finish("peer closed during the TLS handshake");
+        case tls::TlsStatus::failed:
+            return finish(fmt::format("TLS handshake failed: {}", tls_.error()));
+    }
+}
+
+void UeConnection::read_records() {
+    auto buf = owner_.rx_buffer();
+    size_t total = 0;
+    while (phase_ == Phase::session && total < kReadBudget) {
+        auto r = tls_.read(buf);
+        if (r.status == tls::TlsStatus::ok) {
+            total += r.bytes;
+            out_.clear();
+            core_.on_bytes(buf.first(r.bytes), Clock::now(), out_);
+            handle_output();
+            continue;
+        }
+        if (r.status == tls::TlsStatus::want_read) break;
+        if (r.status == tls::TlsStatus::want_write) {
+            want_write(true);
+            break;
+        }
+        if (r.status == tls::TlsStatus::closed) return finish("peer closed the connection");
+        return finish(fmt::format("TLS error: {}", tls_.error()));
+    }
+    if (total >= kReadBudget && phase_ == Phase::session) owner_.defer(*this);
+    if (phase_ == Phase::session) flush();
+}
+
+void UeConnection::handle_output() {
+    for (auto pkt : out_.to_tun) owner_.deliver_to_tun(pkt);
+    if (!out_.to_peer.empty() && !tx_.append(out_.to_peer))
+        log::warn("{}: send queue full, control message lost", tag());
+    if (out_.config_request) {
+        auto req = std::move(*out_.config_request);
+        out_.config_request.reset();
+        owner_.on_config_request(*this, req);  // calls assign() or refuse()
+    }
+    if (out_.closed) {
+        auto why = out_.closed_by_peer
+                       ? fmt::format("UE closed the session: {} ({})",
+                                     packet::to_string(out_.closed->reason),
+                                     printable(out_.closed->text))
+                       : fmt::format("closing: {} ({})", packet::to_string(out_.closed->reason),
+                                     printable(out_.closed->text));
+        flush();
+        tls_.shutdown();
+        finish(why);
+    }
+}
+
+void UeConnection::assign(packet::ConfigAssign assignment) {
+    session::ServerOutput out;
+    core_.assign(std::move(assignment), Clock::now(), out);
+    if (!tx_.append(out.to_peer)) log::warn("{}: send queue full at assignment", tag());
+    dirty_ = false;
+    flush();
+}
+
+void UeConnection::refuse(CloseReason reason, std::string text) { close(reason, std::move(text)); }
+
+void UeConnection::close(CloseReason reason, std::string text) {
+    if (phase_ == Phase::dead) return;
+    if (phase_ == Phase::handshake) return finish(fmt::format("closed: {}", text));
+    std::string why = fmt::format("closed: {} ({})", packet::to_string(reason), printable(text));
+    session::ServerOutput out;
+    core_.close(reason, std::move(text), out);
+    tx_.append(out.to_peer);
+    flush();
+    tls_.shutdown();
+    finish(why);
+}
+
+bool UeConnection::queue_packet(std::span<const std::byte> pkt) {
+    if (!core_.established()) return false;
+    if (tx_.free_space() < pkt.size() + packet::kHeaderSize + kControlReserve) return false;
+    auto space = tx_.reserve(pkt.size() + packet::kHeaderSize);
+    packet::EnvelopeWriter w(space.data(), space.size());
+    w.append(uint8_t(packet::EnvelopeType::ip_packet), pkt);
+    tx_.commit(w.size());
+    return true;
+}
+
+void UeConnection::flush() {
+    dirty_ = false;
+    if (phase_ != Phase::session) return;
+    bool sent = false;
+    while (!tx_.empty()) {
+        auto chunk = tx_.front();
+        if (chunk.size() > kMaxRecord) chunk = chunk.first(kMaxRecord);
+        auto r = tls_.write(chunk);
+        if (r.status == tls::TlsStatus::ok) {
+            tx_.consume(r.bytes);
+            sent = true;
+            continue;
+        }
+        if (r.status == tls::TlsStatus::want_write || r.status == tls::TlsStatus::want_read) {
+            want_write(true);
+            break;
+        }
+        return finish(r.status == tls::TlsStatus::closed
+                          ? std::string("peer closed the connection")
+                          : fmt::format("TLS write error: {}", tls_.error()));
+    }
+    if (sent) core_.on_data_sent(Clock::now());
+    if (tx_.empty()) want_write(false);
+}
+
+void UeConnection::on_timer(session::TimePoint now) {
+    if (phase_ == Phase::handshake) {
+        if (now - accepted_ >= owner_.options().handshake_timeout)
+            finish("TLS handshake timed out");
+        return;
+    }
+    if (phase_ != Phase::session) return;
+    out_.clear();
+    core_.on_timer(now, out_);
+    handle_output();
+    if (phase_ == Phase::session && tx_.empty()) tx_.release_if_empty();
+}
+
+void UeConnection::want_write(bool on) {
+    if (on == writing_ || phase_ == Phase::dead) return;
+    writing_ = on;
+    (void)owner_.loop().modify(socket_.get(), EPOLLIN | (on ? EPOLLOUT : 0u), this);
+}
+
+void UeConnection::finish(std::string_view why) {
+    if (phase_ == Phase::dead) return;
+    bool was_session = phase_ == Phase::session;
+    phase_ = Phase::dead;
+    if (was_session) {
+        auto& d = core_.drops();
+        log::info("{}: ended: {} (received {} packets; dropped: spoofed {}, early {})", tag(), why,
+                  core_.packets_received(), d[session::DropReason::spoofed_source],
+                  d[session::DropReason::before_config]);
+    } else {
+        log::warn("{}: {}", tag(), why);
+    }
+    owner_.on_dead(*this);
+}
+
+}  // namespace porthole::concentrator

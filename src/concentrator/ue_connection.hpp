@@ -1,0 +1,72 @@
+// UeConnection: one UE's TCP socket + TLS + ServerSession core, driven by the concentrator's
+// event loop. It owns its send queue (bounded) and knows nothing of other UEs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/byte_queue.hpp"
+#include "base/fd.hpp"
+#include "base/ip_address.hpp"
+#include "net/event_loop.hpp"
+#include "session/server_session.hpp"
+#include "session/session_table.hpp"
+#include "tls/tls_connection.hpp"
+
+namespace porthole::concentrator {
+
+class Concentrator;
+
+class UeConnection final : public net::EventHandler {
+public:
+    UeConnection(Concentrator& owner, session::SessionId id, Fd socket, Endpoint peer,
+                 tls::TlsConnection tls, session::TimePoint now);
+
+    void on_event(uint32_t epoll_events) override;
+    // Outbound path: frames one IP packet from the TUN device into the send queue. False when
+    // the queue is at its bound (the packet is dropped and counted by the caller).
+    bool queue_packet(std::span<const std::byte> ip_packet);
+    void flush();
+    void on_timer(session::TimePoint now);
+    // Ends the session with a reason the UE will print.
+    void close(packet::CloseReason reason, std::string text);
+    // Continues reading after a budget-limited pass.
+    void resume();
+
+    [[nodiscard]] session::SessionId id() const { return id_; }
+    [[nodiscard]] bool dead() const { return phase_ == Phase::dead; }
+    [[nodiscard]] bool established() const { return core_.established(); }
+    [[nodiscard]] const std::string& identity() const { return identity_; }
+    [[nodiscard]] const Endpoint& peer() const { return peer_; }
+    [[nodiscard]] const session::ServerSession& core() const { return core_; }
+    [[nodiscard]] int fd() const { return socket_.get(); }
+    [[nodiscard]] bool dirty() const { return dirty_; }
+    void set_dirty(bool d) { dirty_ = d; }
+    void assign(packet::ConfigAssign assignment);
+    void refuse(packet::CloseReason reason, std::string text);
+
+private:
+    enum class Phase { handshake, session, dead };
+    void drive_handshake();
+    void read_records();
+    void handle_output();
+    void finish(std::string_view why);
+    void want_write(bool on);
+    std::string tag() const;
+
+    Concentrator& owner_;
+    session::SessionId id_;
+    Fd socket_;
+    Endpoint peer_;
+    tls::TlsConnection tls_;
+    session::ServerSession core_;
+    session::ServerOutput out_;
+    ByteQueue tx_;
+    Phase phase_ = Phase::handshake;
+    std::string identity_;
+    session::TimePoint accepted_;
+    bool writing_ = false;   // EPOLLOUT registered
+    bool dirty_ = false;     // queued packets await flush() after this TUN batch
+};
+
+}  // namespace porthole::concentrator

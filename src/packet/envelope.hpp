@@ -1,0 +1,168 @@
+// Envelope: the 3GPP TS 24.322 §7 framing, Type(1) | Length(2, big-endian, whole envelope) |
+// Payload, its encoder and a stream decoder that accepts arbitrary chunks. Pure code: no I/O.
+//
+// Decoding allocates at most once: an envelope that lies whole inside the chunk is handed out as a
+// view into the chunk; only one that straddles chunk boundaries is gathered in the decoder's own
+// buffer, allocated the first time that happens (an idle session costs no buffer).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string_view>
+
+namespace porthole::packet {
+
+enum class EnvelopeType : uint8_t {
+    ip_packet = 0x01,          // TS 24.322: one IPv4 or IPv6 packet
+    config_request = 0x80,     // porthole extension types (see docs/protocol.md)
+    config_assign = 0x81,
+    keepalive_request = 0x82,
+    keepalive_reply = 0x83,
+    close = 0x84,
+};
+
+inline constexpr size_t kHeaderSize = 3;
+inline constexpr size_t kMaxEnvelopeSize = 0xffff;  // the Length field's limit
+inline constexpr size_t kMinIpEnvelopeSize = 4;     // type 1 must carry at least one octet
+
+struct Envelope {
+    uint8_t type;
+    std::span<const std::byte> payload;
+};
+
+// Writes the header for an envelope of payload_size into out[0..3). payload_size must be at most
+// kMaxEnvelopeSize - kHeaderSize (callers check; see fits()).
+inline void write_header(std::byte* out, uint8_t type, size_t payload_size) {
+    size_t total = payload_size + kHeaderSize;
+    out[0] = std::byte(type);
+    out[1] = std::byte(total >> 8);
+    out[2] = std::byte(total & 0xff);
+}
+
+[[nodiscard]] inline constexpr bool fits(size_t payload_size, size_t max_envelope) {
+    return payload_size + kHeaderSize <= max_envelope;
+}
+
+enum class DecodeError : uint8_t {
+    none,
+    length_too_small,  // Length < 3, or < 4 for an IP packet
+    length_too_large,  // Length above the configured maximum
+    not_ip_packet,     // type 1 whose payload is not a well-formed IPv4/IPv6 packet
+};
+
+[[nodiscard]] std::string_view to_string(DecodeError e);
+
+// Reassembles envelopes from a byte stream cut anywhere. After an error the decoder stays failed.
+class EnvelopeDecoder {
+public:
+    explicit EnvelopeDecoder(size_t max_envelope = kMaxEnvelopeSize);
+
+    // Calls sink(const Envelope&) for each whole envelope in data, in order. Views handed to
+    // sink are valid only during the call. Returns the first protocol error met, or none.
+    template <class Sink>
+    DecodeError feed(std::span<const std::byte> data, Sink&& sink);
+
+    [[nodiscard]] DecodeError error() const { return error_; }
+    [[nodiscard]] size_t buffered() const { return partial_size_; }
+    [[nodiscard]] size_t max_envelope() const { return max_; }
+
+private:
+    DecodeError check_header(const std::byte* h, size_t& total);
+    DecodeError check_envelope(uint8_t type, std::span<const std::byte> payload);
+
+    size_t max_;
+    std::unique_ptr<std::byte[]> partial_;
+    size_t partial_size_ = 0;
+    size_t partial_total_ = 0;  // 0 until the header of the partial envelope is known
+    DecodeError error_ = DecodeError::none;
+};
+
+template <class Sink>
+DecodeError EnvelopeDecoder::feed(std::span<const std::byte> data, Sink&& sink) {
+    if (error_ != DecodeError::none) return error_;
+    const std::byte* p = data.data();
+    size_t left = data.size();
+
+    // 1. Finish an envelope that straddled the previous chunk.
+    if (partial_size_ > 0) {
+        if (partial_total_ == 0) {
+            size_t take = std::min(left, kHeaderSize - partial_size_);
+            std::memcpy(partial_.get() + partial_size_, p, take);
+            partial_size_ += take, p += take, left -= take;
+            if (partial_size_ < kHeaderSize) return DecodeError::none;
+            if ((error_ = check_header(partial_.get(), partial_total_)) != DecodeError::none)
+                return error_;
+        }
+        size_t take = std::min(left, partial_total_ - partial_size_);
+        std::memcpy(partial_.get() + partial_size_, p, take);
+        partial_size_ += take, p += take, left -= take;
+        if (partial_size_ < partial_total_) return DecodeError::none;
+        Envelope env{uint8_t(partial_[0]), {partial_.get() + kHeaderSize, partial_total_ - kHeaderSize}};
+        partial_size_ = partial_total_ = 0;
+        if ((error_ = check_envelope(env.type, env.payload)) != DecodeError::none) return error_;
+        sink(env);
+    }
+
+    // 2. Whole envelopes inside this chunk: views, no copy.
+    while (left >= kHeaderSize) {
+        size_t total = 0;
+        if ((error_ = check_header(p, total)) != DecodeError::none) return error_;
+        if (left < total) break;
+        Envelope env{uint8_t(p[0]), {p + kHeaderSize, total - kHeaderSize}};
+        if ((error_ = check_envelope(env.type, env.payload)) != DecodeError::none) return error_;
+        sink(env);
+        p += total, left -= total;
+    }
+
+    // 3. Keep the tail for the next chunk.
+    if (left > 0) {
+        if (!partial_) partial_.reset(new std::byte[max_]);
+        std::memcpy(partial_.get(), p, left);
+        partial_size_ = left;
+        partial_total_ = 0;
+        if (left >= kHeaderSize &&
+            (error_ = check_header(partial_.get(), partial_total_)) != DecodeError::none)
+            return error_;
+    }
+    return DecodeError::none;
+}
+
+// Appends envelopes into a caller-owned buffer so that many travel in one TLS record.
+// The data path reserves the header, reads the payload in place, then commits: no copy.
+class EnvelopeWriter {
+public:
+    EnvelopeWriter(std::byte* buf, size_t capacity) : buf_(buf), cap_(capacity) {}
+
+    [[nodiscard]] size_t size() const { return size_; }
+    [[nodiscard]] size_t room() const { return cap_ - size_; }
+    // Space where the next payload goes (after a reserved header).
+    [[nodiscard]] std::span<std::byte> payload_space() const {
+        return room() > kHeaderSize ? std::span<std::byte>(buf_ + size_ + kHeaderSize,
+                                                           std::min(room() - kHeaderSize,
+                                                                    kMaxEnvelopeSize - kHeaderSize))
+                                    : std::span<std::byte>();
+    }
+    // Commits a payload of n bytes written into payload_space().
+    void commit(uint8_t type, size_t n) {
+        write_header(buf_ + size_, type, n);
+        size_ += kHeaderSize + n;
+    }
+    // Copies a payload in; false (and nothing written) when it does not fit.
+    bool append(uint8_t type, std::span<const std::byte> payload) {
+        if (payload.size() + kHeaderSize > room() || payload.size() + kHeaderSize > kMaxEnvelopeSize)
+            return false;
+        std::memcpy(buf_ + size_ + kHeaderSize, payload.data(), payload.size());
+        commit(type, payload.size());
+        return true;
+    }
+
+private:
+    std::byte* buf_;
+    size_t cap_;
+    size_t size_ = 0;
+};
+
+}  // namespace porthole::packet
