@@ -1,1 +1,474 @@
-// placeholder: being written
+#include "tls/tls_connection.hpp"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <ctime>
+#include <string_view>
+
+namespace porthole::tls {
+namespace {
+
+struct BioDeleter {
+    void operator()(BIO* b) const { BIO_free(b); }
+};
+struct GeneralNamesDeleter {
+    void operator()(GENERAL_NAMES* g) const { GENERAL_NAMES_free(g); }
+};
+
+// What the verify callback saw of the peer's certificate, kept in the SSL's ex_data so that a
+// failed verification can say which certificate and why (the peer certificate is not kept by
+// OpenSSL when verification fails).
+struct PeerInfo {
+    bool seen = false;  // a leaf certificate was offered
+    std::string leaf_subject;
+    std::string leaf_issuer;
+    std::string leaf_names;  // "DNS:a, IP:1.2.3.4" or "CN=a"
+    int error = X509_V_OK;   // first verification error
+    int error_depth = 0;
+    std::string error_subject;  // the certificate the error is about
+    std::string error_issuer;
+    std::string error_not_before;
+    std::string error_not_after;
+    bool handshake_done = false;  // handshake() has returned ok
+    bool data_read = false;       // application data has been received (not just the handshake)
+};
+
+void free_peer_info(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+    delete static_cast<PeerInfo*>(ptr);
+}
+
+int peer_info_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, free_peer_info);
+    return index;
+}
+
+PeerInfo* peer_info(const SSL* ssl) {
+    return static_cast<PeerInfo*>(SSL_get_ex_data(ssl, peer_info_index()));
+}
+
+// "CN=Lab CA,O=Example": RFC 2253 order-reversed one line, UTF-8 kept as is.
+std::string name_line(const X509_NAME* name) {
+    if (name == nullptr) return "(none)";
+    std::unique_ptr<BIO, BioDeleter> bio(BIO_new(BIO_s_mem()));
+    if (!bio) return "(unprintable)";
+    if (X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0)
+        return "(unprintable)";
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio.get(), &data);
+    if (len <= 0 || data == nullptr) return "(empty)";
+    return std::string(data, size_t(len));
+}
+
+// The first CN of a name, UTF-8; empty when there is none.
+std::string common_name(const X509_NAME* name) {
+    if (name == nullptr) return {};
+    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    if (i < 0) return {};
+    const ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+    unsigned char* utf8 = nullptr;
+    int len = ASN1_STRING_to_UTF8(&utf8, s);
+    if (len < 0) return {};
+    std::string out(reinterpret_cast<char*>(utf8), size_t(len));
+    OPENSSL_free(utf8);
+    return out;
+}
+
+// "2025-01-31 12:00:00 UTC"
+std::string time_line(const ASN1_TIME* t) {
+    std::tm tm{};
+    if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return "(unknown date)";
+    return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC", tm.tm_year + 1900, tm.tm_mon + 1,
+                       tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+// The names a certificate is valid for: its DNS and IP SANs, or its CN when it has none.
+std::string cert_names(X509* cert) {
+    std::string out;
+    std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter> sans(static_cast<GENERAL_NAMES*>(
+        X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+    for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
+        const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans.get(), i);
+        std::string item;
+        if (gn->type == GEN_DNS) {
+            const ASN1_STRING* s = gn->d.dNSName;
+            item = "DNS:" + std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                                        size_t(ASN1_STRING_length(s)));
+        } else if (gn->type == GEN_IPADD) {
+            const ASN1_OCTET_STRING* s = gn->d.iPAddress;
+            char text[INET6_ADDRSTRLEN] = "?";
+            int len = ASN1_STRING_length(s);
+            if (len == 4 || len == 16)
+                inet_ntop(len == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(s), text,
+                          sizeof text);
+            item = std::string("IP:") + text;
+        } else {
+            continue;
+        }
+        out += out.empty() ? item : ", " + item;
+    }
+    if (!out.empty()) return out;
+    std::string cn = common_name(X509_get_subject_name(cert));
+    return cn.empty() ? "no names" : "CN=" + cn;
+}
+
+// Records the leaf and the first error; keeps OpenSSL's verdict (never overrides a failure).
+int verify_callback(int preverify_ok, X509_STORE_CTX* store) {
+    auto* ssl =
+        static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    PeerInfo* info = ssl != nullptr ? peer_info(ssl) : nullptr;
+    if (info == nullptr) return preverify_ok;
+    if (!info->seen) {
+        if (X509* leaf = X509_STORE_CTX_get0_cert(store); leaf != nullptr) {
+            info->seen = true;
+            info->leaf_subject = name_line(X509_get_subject_name(leaf));
+            info->leaf_issuer = name_line(X509_get_issuer_name(leaf));
+            info->leaf_names = cert_names(leaf);
+        }
+    }
+    if (preverify_ok == 0 && info->error == X509_V_OK) {
+        info->error = X509_STORE_CTX_get_error(store);
+        info->error_depth = X509_STORE_CTX_get_error_depth(store);
+        if (X509* cert = X509_STORE_CTX_get_current_cert(store); cert != nullptr) {
+            info->error_subject = name_line(X509_get_subject_name(cert));
+            info->error_issuer = name_line(X509_get_issuer_name(cert));
+            info->error_not_before = time_line(X509_get0_notBefore(cert));
+            info->error_not_after = time_line(X509_get0_notAfter(cert));
+        }
+    }
+    return preverify_ok;
+}
+
+bool is_unknown_ca(long v) {
+    return v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+           v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT || v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+           v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+           v == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE;
+}
+
+// Alerts that mean "your certificate is not acceptable to me".
+bool is_certificate_alert(int alert) {
+    switch (alert) {
+        case SSL_AD_BAD_CERTIFICATE:
+        case SSL_AD_UNSUPPORTED_CERTIFICATE:
+        case SSL_AD_CERTIFICATE_REVOKED:
+        case SSL_AD_CERTIFICATE_EXPIRED:
+        case SSL_AD_CERTIFICATE_UNKNOWN:
+        case SSL_AD_UNKNOWN_CA:
+        case SSL_AD_ACCESS_DENIED:
+        case SSL_AD_CERTIFICATE_REQUIRED:
+            return true;
+        default:
+            return false;
+    }
+}
+
+// "unknown ca", "certificate required", ...: OpenSSL's long alert name, lower case.
+std::string alert_name(int alert) {
+    if (alert == SSL_AD_CERTIFICATE_REQUIRED) return "certificate required";
+    std::string name = SSL_alert_desc_string_long(alert);
+    for (char& ch : name)
+        ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    return name;
+}
+
+bool is_not_tls(int reason) {
+    switch (reason) {
+        case SSL_R_HTTP_REQUEST:
+        case SSL_R_HTTPS_PROXY_REQUEST:
+        case SSL_R_WRONG_VERSION_NUMBER:
+        case SSL_R_UNKNOWN_PROTOCOL:
+        case SSL_R_PACKET_LENGTH_TOO_LONG:
+        case SSL_R_RECORD_LENGTH_MISMATCH:
+        case SSL_R_BAD_PACKET_LENGTH:
+        case SSL_R_WRONG_SSL_VERSION:
+            return true;
+        default:
+            return false;
+    }
+}
+
+// The root cause in the error queue: the first error from the SSL library, else the first one.
+unsigned long first_error() {
+    unsigned long first = 0;
+    unsigned long first_ssl = 0;
+    for (unsigned long e = ERR_get_error(); e != 0; e = ERR_get_error()) {
+        if (first == 0) first = e;
+        if (first_ssl == 0 && ERR_GET_LIB(e) == ERR_LIB_SSL) first_ssl = e;
+    }
+    return first_ssl != 0 ? first_ssl : first;
+}
+
+}  // namespace
+
+Result<TlsConnection> TlsConnection::make(const TlsContext& ctx, int fd) {
+    ERR_clear_error();
+    SSL* raw = SSL_new(ctx.get());
+    if (raw == nullptr) {
+        unsigned long e = first_error();
+        return make_error("cannot create TLS connection: {}",
+                          e != 0 ? ERR_reason_error_string(e) : "out of memory");
+    }
+    TlsConnection conn(raw, ctx.is_server());
+    auto* info = new PeerInfo;
+    if (SSL_set_ex_data(raw, peer_info_index(), info) != 1) {
+        delete info;
+        ERR_clear_error();
+        return make_error("cannot create TLS connection: ex_data");
+    }
+    // Keep the context's verify mode, add the callback that records what failed.
+    SSL_set_verify(raw, SSL_get_verify_mode(raw), verify_callback);
+    if (SSL_set_fd(raw, fd) != 1) {  // socket BIO with BIO_NOCLOSE: the fd stays the caller's
+        ERR_clear_error();
+        return make_error("cannot attach TLS to socket {}", fd);
+    }
+    if (ctx.is_server()) {
+        SSL_set_accept_state(raw);
+    } else {
+        SSL_set_connect_state(raw);
+        // SNI carries DNS names only (RFC 6066 §3): not when the server is named by IP address.
+        const std::string& name = ctx.server_name();
+        unsigned char buf[16];
+        bool is_ip = inet_pton(AF_INET, name.c_str(), buf) == 1 ||
+                     inet_pton(AF_INET6, name.c_str(), buf) == 1;
+        if (!name.empty() && !is_ip && SSL_set_tlsext_host_name(raw, name.c_str()) != 1) {
+            ERR_clear_error();
+            return make_error("server name '{}': cannot be sent as SNI", name);
+        }
+    }
+    ERR_clear_error();
+    return conn;
+}
+
+TlsStatus TlsConnection::handshake() {
+    ERR_clear_error();
+    int ret = SSL_do_handshake(ssl_.get());
+    if (ret == 1) {
+        if (PeerInfo* info = peer_info(ssl_.get()); info != nullptr) info->handshake_done = true;
+        ERR_clear_error();
+        return TlsStatus::ok;
+    }
+    return classify(ret, "handshake");
+}
+
+TlsIo TlsConnection::read(std::span<std::byte> buf) {
+    if (buf.empty()) return {TlsStatus::ok, 0};
+    ERR_clear_error();
+    size_t n = 0;
+    int ret = SSL_read_ex(ssl_.get(), buf.data(), buf.size(), &n);
+    if (ret == 1) {
+        if (PeerInfo* info = peer_info(ssl_.get()); info != nullptr)
+            info->handshake_done = info->data_read = true;
+        return {TlsStatus::ok, n};
+    }
+    return {classify(ret, "read"), 0};
+}
+
+TlsIo TlsConnection::write(std::span<const std::byte> buf) {
+    if (buf.empty()) return {TlsStatus::ok, 0};
+    ERR_clear_error();
+    size_t n = 0;
+    int ret = SSL_write_ex(ssl_.get(), buf.data(), buf.size(), &n);
+    if (ret == 1) {
+        if (PeerInfo* info = peer_info(ssl_.get()); info != nullptr) info->handshake_done = true;
+        return {TlsStatus::ok, n};
+    }
+    return {classify(ret, "write"), 0};
+}
+
+void TlsConnection::shutdown() {
+    SSL* s = ssl_.get();
+    // Only a completed, healthy session gets a close_notify; after a fatal error OpenSSL sends
+    // nothing more anyway.
+    if (SSL_is_init_finished(s) && error_.empty()) {
+        ERR_clear_error();
+        (void)SSL_shutdown(s);
+    }
+    ERR_clear_error();
+}
+
+std::string TlsConnection::peer_identity() const {
+    SSL* s = ssl_.get();
+    X509* cert = SSL_get0_peer_certificate(s);
+    if (cert == nullptr || SSL_get_verify_result(s) != X509_V_OK) return {};
+    const X509_NAME* subject = X509_get_subject_name(cert);
+    std::string cn = common_name(subject);
+    return cn.empty() ? name_line(subject) : cn;
+}
+
+std::string TlsConnection::description() const {
+    const char* cipher = SSL_get_cipher_name(ssl_.get());
+    return fmt::format("{} {}", SSL_get_version(ssl_.get()), cipher != nullptr ? cipher : "(none)");
+}
+
+TlsStatus TlsConnection::classify(int ret, const char* op) {
+    const int saved_errno = errno;
+    SSL* s = ssl_.get();
+    const int code = SSL_get_error(s, ret);
+    switch (code) {
+        case SSL_ERROR_WANT_READ:
+            ERR_clear_error();
+            return TlsStatus::want_read;
+        case SSL_ERROR_WANT_WRITE:
+            ERR_clear_error();
+            return TlsStatus::want_write;
+        case SSL_ERROR_ZERO_RETURN:
+            ERR_clear_error();
+            return TlsStatus::closed;
+        default:
+            break;
+    }
+    const unsigned long err = first_error();  // also empties the queue
+    const int reason = err != 0 ? ERR_GET_REASON(err) : 0;
+    const PeerInfo* info = peer_info(s);
+    // Not SSL_is_init_finished(): a fatal error puts OpenSSL back "in init".
+    const bool in_handshake = info == nullptr || !info->handshake_done;
+    const std::string peer = is_server_ ? "the client" : "the concentrator";
+
+    // TCP EOF without close_notify: OpenSSL 3 reports it as SSL_R_UNEXPECTED_EOF_WHILE_READING,
+    // older versions as SSL_ERROR_SYSCALL with nothing queued.
+    const bool eof = (code == SSL_ERROR_SYSCALL && err == 0 && (ret == 0 || saved_errno == 0)) ||
+                     (code == SSL_ERROR_SSL && ERR_GET_LIB(err) == ERR_LIB_SSL &&
+                      reason == SSL_R_UNEXPECTED_EOF_WHILE_READING);
+    // In TLS 1.3 the concentrator checks our certificate after our handshake is complete; if it
+    // drops the connection without its alert reaching us, say what that probably means.
+    const bool just_after_handshake =
+        !is_server_ && !in_handshake && info != nullptr && !info->data_read;
+    const char* hint = just_after_handshake
+                           ? " (right after the handshake: our certificate may have been refused)"
+                           : "";
+    if (eof) {
+        if (in_handshake)
+            error_ = fmt::format("{} closed the connection during the TLS handshake", peer);
+        else if (just_after_handshake)
+            error_ = fmt::format("{} closed the connection{}", peer, hint);
+        return TlsStatus::closed;
+    }
+    if (code == SSL_ERROR_SYSCALL) {
+        if (err == 0) {
+            error_ = fmt::format("TLS {}: {}{}", op, std::strerror(saved_errno), hint);
+        } else {
+            error_ = fmt::format("TLS {}: {}{}", op, ERR_reason_error_string(err), hint);
+        }
+        return TlsStatus::failed;
+    }
+    if (code != SSL_ERROR_SSL || err == 0) {
+        error_ = fmt::format("TLS {} failed (SSL error {})", op, code);
+        return TlsStatus::failed;
+    }
+
+    if (ERR_GET_LIB(err) == ERR_LIB_SSL && reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+        long v = SSL_get_verify_result(s);
+        if (info != nullptr && info->error != X509_V_OK) v = info->error;
+        const std::string why = X509_verify_cert_error_string(v);
+        const bool leaf = info == nullptr || info->error_depth == 0;
+        const std::string which =
+            leaf ? std::string(is_server_ ? "client certificate" : "server certificate")
+                 : fmt::format("CA certificate '{}' in the chain", info->error_subject);
+        if (is_server_) {
+            const std::string subject = info != nullptr ? info->leaf_subject : "?";
+            const std::string issuer = info != nullptr ? info->leaf_issuer : "?";
+            if (is_unknown_ca(v)) {
+                error_ = fmt::format(
+                    "client certificate rejected: not issued by the configured client CA "
+                    "(subject: {}, issuer: {})",
+                    subject, issuer);
+            } else if (v == X509_V_ERR_CERT_HAS_EXPIRED && info != nullptr) {
+                error_ =
+                    fmt::format("client certificate rejected: the {} expired on {} (subject: {})",
+                                which, info->error_not_after, subject);
+            } else if (v == X509_V_ERR_CERT_NOT_YET_VALID && info != nullptr) {
+                error_ = fmt::format(
+                    "client certificate rejected: the {} is not valid before {} (subject: {})",
+                    which, info->error_not_before, subject);
+            } else {
+                error_ = fmt::format("client certificate rejected: {} (subject: {}, issuer: {})",
+                                     why, subject, issuer);
+            }
+        } else {
+            if (is_unknown_ca(v)) {
+                const std::string issuer =
+                    info != nullptr && !info->leaf_issuer.empty() ? info->leaf_issuer : "?";
+                error_ = fmt::format(
+                    "TLS verification failed: the server certificate is not issued by the "
+                    "configured CA (issuer: {}; a TLS-intercepting middlebox?)",
+                    issuer);
+            } else if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+                X509_VERIFY_PARAM* param = SSL_get0_param(s);
+                std::string name;
+                if (const char* host = X509_VERIFY_PARAM_get0_host(param, 0); host != nullptr)
+                    name = host;
+                else if (char* ip = X509_VERIFY_PARAM_get1_ip_asc(param); ip != nullptr) {
+                    name = ip;
+                    OPENSSL_free(ip);
+                }
+                error_ = fmt::format(
+                    "TLS verification failed: certificate does not match server name '{}' (it "
+                    "names: {})",
+                    name, info != nullptr ? info->leaf_names : "?");
+            } else if (v == X509_V_ERR_CERT_HAS_EXPIRED && info != nullptr) {
+                error_ = fmt::format("TLS verification failed: the {} expired on {}", which,
+                                     info->error_not_after);
+            } else if (v == X509_V_ERR_CERT_NOT_YET_VALID && info != nullptr) {
+                error_ = fmt::format("TLS verification failed: the {} is not valid before {}",
+                                     which, info->error_not_before);
+            } else {
+                error_ = fmt::format("TLS verification failed: {}", why);
+            }
+        }
+        return TlsStatus::failed;
+    }
+
+    if (ERR_GET_LIB(err) == ERR_LIB_SSL && reason > SSL_AD_REASON_OFFSET &&
+        reason < SSL_AD_REASON_OFFSET + 256) {
+        const int alert = reason - SSL_AD_REASON_OFFSET;
+        const std::string name = alert_name(alert);
+        if (is_certificate_alert(alert)) {
+            error_ = is_server_
+                         ? fmt::format("the client rejected our certificate (TLS alert '{}')", name)
+                         : fmt::format(
+                               "authentication refused: the concentrator rejected our "
+                               "certificate (TLS alert '{}')",
+                               name);
+        } else if (alert == SSL_AD_PROTOCOL_VERSION) {
+            error_ = fmt::format(
+                "{} refused our TLS version: it requires a newer version than we allow (TLS "
+                "alert '{}')",
+                peer, name);
+        } else {
+            error_ = fmt::format("{} aborted the TLS {} (TLS alert '{}')", peer, op, name);
+        }
+        return TlsStatus::failed;
+    }
+
+    if (ERR_GET_LIB(err) == ERR_LIB_SSL) {
+        if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+            error_ = "client sent no certificate";
+            return TlsStatus::failed;
+        }
+        if (reason == SSL_R_UNSUPPORTED_PROTOCOL || reason == SSL_R_VERSION_TOO_LOW) {
+            error_ = "peer offered only TLS versions older than allowed";
+            return TlsStatus::failed;
+        }
+        if (in_handshake && is_not_tls(reason)) {
+            error_ = fmt::format("peer does not speak TLS ({})", ERR_reason_error_string(err));
+            return TlsStatus::failed;
+        }
+        if (reason == SSL_R_NO_SHARED_CIPHER) {
+            error_ = "no TLS cipher suite in common with the peer";
+            return TlsStatus::failed;
+        }
+    }
+    const char* text = ERR_reason_error_string(err);
+    error_ = fmt::format("TLS {} failed: {}", op, text != nullptr ? text : "unknown error");
+    return TlsStatus::failed;
+}
+
+}  // namespace porthole::tls

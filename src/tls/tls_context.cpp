@@ -1,1 +1,171 @@
-// placeholder: being written
+#include "tls/tls_context.hpp"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
+namespace porthole::tls {
+namespace {
+
+// TLS 1.2 only (TLS 1.3 suites are set separately): forward secret ECDHE with AEAD ciphers.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
+constexpr const char* kTls13Suites =
+    "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
+constexpr const char* kGroups = "X25519:P-256:P-384";
+
+using CtxPtr = std::unique_ptr<SSL_CTX, CtxDeleter>;
+
+struct NameStackDeleter {
+    void operator()(STACK_OF(X509_NAME) * s) const { sk_X509_NAME_pop_free(s, X509_NAME_free); }
+};
+
+// The most useful reason from the OpenSSL error queue (the first error is the root cause), then
+// empties the queue so nothing leaks into a later report.
+std::string openssl_reason() {
+    unsigned long first = ERR_get_error();
+    ERR_clear_error();
+    if (first == 0) return "unknown OpenSSL error";
+    const char* reason = ERR_reason_error_string(first);
+    if (reason != nullptr) return reason;
+    return fmt::format("OpenSSL error {:#x}", first);
+}
+
+// Checks that a configured file is set and readable, so that the error is "No such file or
+// directory" and not OpenSSL's "system lib".
+Result<void> check_readable(std::string_view what, const std::string& path) {
+    if (path.empty()) return make_error("{}: no file configured", what);
+    if (::access(path.c_str(), R_OK) != 0) {
+        int err = errno;
+        return Error{fmt::format("{} '{}': {}", what, path, std::strerror(err)), err};
+    }
+    return ok();
+}
+
+int to_openssl_version(TlsVersion v) {
+    return v == TlsVersion::v1_2 ? TLS1_2_VERSION : TLS1_3_VERSION;
+}
+
+// Everything common to both sides: versions, groups, ciphers, modes, options.
+Result<CtxPtr> new_ctx(const SSL_METHOD* method, TlsVersion min_version) {
+    ERR_clear_error();
+    CtxPtr ctx(SSL_CTX_new(method));
+    if (!ctx) return make_error("cannot create TLS context: {}", openssl_reason());
+    SSL_CTX* c = ctx.get();
+    if (SSL_CTX_set_min_proto_version(c, to_openssl_version(min_version)) != 1 ||
+        SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) != 1)
+        return make_error("cannot set TLS versions: {}", openssl_reason());
+    if (SSL_CTX_set1_groups_list(c, kGroups) != 1)
+        return make_error("cannot set TLS groups '{}': {}", kGroups, openssl_reason());
+    if (SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1)
+        return make_error("cannot set TLS 1.2 ciphers: {}", openssl_reason());
+    if (SSL_CTX_set_ciphersuites(c, kTls13Suites) != 1)
+        return make_error("cannot set TLS 1.3 cipher suites: {}", openssl_reason());
+    SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+    // No resumption for now: no TLS 1.3 tickets, no session cache.
+    SSL_CTX_set_num_tickets(c, 0);
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+    return ctx;
+}
+
+// Loads our certificate chain and key and checks that they belong together.
+Result<void> load_identity(SSL_CTX* c, const std::string& cert_file, const std::string& key_file) {
+    if (auto r = check_readable("certificate file", cert_file); !r) return r.error();
+    if (auto r = check_readable("key file", key_file); !r) return r.error();
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(c, cert_file.c_str()) != 1)
+        return make_error("certificate file '{}': cannot load: {}", cert_file, openssl_reason());
+    if (SSL_CTX_use_PrivateKey_file(c, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+        // OpenSSL checks the key against the certificate while loading it.
+        const unsigned long e = ERR_peek_error();
+        if (ERR_GET_LIB(e) == ERR_LIB_X509 && (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH ||
+                                               ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH))
+            return make_error("key file '{}' does not match certificate file '{}' ({})", key_file,
+                              cert_file, openssl_reason());
+        return make_error("key file '{}': cannot load: {}", key_file, openssl_reason());
+    }
+    if (SSL_CTX_check_private_key(c) != 1)
+        return make_error("key file '{}' does not match certificate file '{}' ({})", key_file,
+                          cert_file, openssl_reason());
+    return ok();
+}
+
+// Trust exactly the CA file given: no system default store.
+Result<void> load_trust(SSL_CTX* c, std::string_view what, const std::string& ca_file) {
+    if (auto r = check_readable(what, ca_file); !r) return r.error();
+    ERR_clear_error();
+    if (SSL_CTX_load_verify_locations(c, ca_file.c_str(), nullptr) != 1)
+        return make_error("{} '{}': cannot load: {}", what, ca_file, openssl_reason());
+    return ok();
+}
+
+bool is_ip_literal(const std::string& name) {
+    unsigned char buf[16];
+    return inet_pton(AF_INET, name.c_str(), buf) == 1 ||
+           inet_pton(AF_INET6, name.c_str(), buf) == 1;
+}
+
+}  // namespace
+
+Result<TlsContext> TlsContext::server(const ServerConfig& cfg) {
+    auto ctx = new_ctx(TLS_server_method(), cfg.min_version);
+    if (!ctx) return ctx.error();
+    SSL_CTX* c = ctx->get();
+    if (auto r = load_identity(c, cfg.cert_file, cfg.key_file); !r) return r.error();
+    if (auto r = load_trust(c, "client CA file", cfg.client_ca_file); !r) return r.error();
+
+    // The CA names sent in CertificateRequest, so that a UE with several identities picks ours.
+    ERR_clear_error();
+    std::unique_ptr<STACK_OF(X509_NAME), NameStackDeleter> names(
+        SSL_load_client_CA_file(cfg.client_ca_file.c_str()));
+    if (!names)
+        return make_error("client CA file '{}': no CA certificate in it: {}", cfg.client_ca_file,
+                          openssl_reason());
+    SSL_CTX_set_client_CA_list(c, names.release());  // takes ownership
+
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    static constexpr unsigned char kSidCtx[] = "portholed";
+    SSL_CTX_set_session_id_context(c, kSidCtx, sizeof kSidCtx - 1);
+    ERR_clear_error();
+    return TlsContext(ctx->release(), true, std::string());
+}
+
+Result<TlsContext> TlsContext::client(const ClientConfig& cfg) {
+    if (cfg.server_name.empty()) return make_error("TLS client: no server name configured");
+    auto ctx = new_ctx(TLS_client_method(), cfg.min_version);
+    if (!ctx) return ctx.error();
+    SSL_CTX* c = ctx->get();
+    if (auto r = load_trust(c, "CA file", cfg.ca_file); !r) return r.error();
+    if (auto r = load_identity(c, cfg.cert_file, cfg.key_file); !r) return r.error();
+
+    // Verify the concentrator's certificate names server_name: an IP address against the
+    // iPAddress SANs, a DNS name against the dNSName SANs (no partial wildcards).
+    X509_VERIFY_PARAM* param = SSL_CTX_get0_param(c);
+    ERR_clear_error();
+    if (is_ip_literal(cfg.server_name)) {
+        if (X509_VERIFY_PARAM_set1_ip_asc(param, cfg.server_name.c_str()) != 1)
+            return make_error("server name '{}': invalid IP address", cfg.server_name);
+    } else {
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        if (X509_VERIFY_PARAM_set1_host(param, cfg.server_name.c_str(), cfg.server_name.size()) !=
+            1)
+            return make_error("server name '{}': invalid host name: {}", cfg.server_name,
+                              openssl_reason());
+    }
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
+    ERR_clear_error();
+    return TlsContext(ctx->release(), false, cfg.server_name);
+}
+
+}  // namespace porthole::tls

@@ -1,0 +1,558 @@
+// TLS shell tests: real handshakes between a client and a server TlsConnection over a
+// non-blocking AF_UNIX socketpair, with certificates generated at run time (test_pki).
+#include <doctest/doctest.h>
+#include <openssl/err.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "test_pki.hpp"
+#include "tls/tls_connection.hpp"
+#include "tls/tls_context.hpp"
+
+using namespace porthole;
+using namespace porthole::tls;
+
+namespace {
+
+struct SocketPair {
+    int client = -1;
+    int server = -1;
+    SocketPair() {
+        // A broken pipe must be an EPIPE error, not a signal that kills the test binary.
+        std::signal(SIGPIPE, SIG_IGN);
+        int fds[2];
+        REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
+        client = fds[0];
+        server = fds[1];
+    }
+    ~SocketPair() {
+        if (client >= 0) ::close(client);
+        if (server >= 0) ::close(server);
+    }
+    SocketPair(const SocketPair&) = delete;
+    SocketPair& operator=(const SocketPair&) = delete;
+};
+
+// The usual lab: one CA for both sides, a concentrator certificate, a UE certificate.
+struct Lab {
+    test_pki::Pki pki;
+    test_pki::Cert ca = pki.make_ca("Lab CA");
+    test_pki::Cert server =
+        pki.make_leaf(ca, "concentrator.lab", {"DNS:concentrator.lab", "IP:198.18.2.2"});
+    test_pki::Cert ue = pki.make_leaf(ca, "ue-0001", {"DNS:ue-0001.lab"});
+
+    ServerConfig server_config(TlsVersion min = TlsVersion::v1_3) const {
+        return ServerConfig{server.cert_file, server.key_file, ca.cert_file, min};
+    }
+    ClientConfig client_config(const std::string& name = "concentrator.lab",
+                               TlsVersion min = TlsVersion::v1_3) const {
+        return ClientConfig{ca.cert_file, ue.cert_file, ue.key_file, name, min};
+    }
+};
+
+TlsContext must(Result<TlsContext> r) {
+    if (!r) FAIL("context: " << r.error().message);
+    return std::move(r).value();
+}
+
+bool terminal(TlsStatus s) {
+    return s == TlsStatus::ok || s == TlsStatus::failed || s == TlsStatus::closed;
+}
+
+const char* name(TlsStatus s) {
+    switch (s) {
+        case TlsStatus::ok:
+            return "ok";
+        case TlsStatus::want_read:
+            return "want_read";
+        case TlsStatus::want_write:
+            return "want_write";
+        case TlsStatus::closed:
+            return "closed";
+        case TlsStatus::failed:
+            return "failed";
+    }
+    return "?";
+}
+
+// A client and a server connection on a socketpair, driven in one thread.
+struct Session {
+    SocketPair sp;
+    std::optional<TlsConnection> client;
+    std::optional<TlsConnection> server;
+    TlsStatus client_status = TlsStatus::want_write;
+    TlsStatus server_status = TlsStatus::want_read;
+
+    Session(const TlsContext& client_ctx, const TlsContext& server_ctx) {
+        auto c = TlsConnection::make(client_ctx, sp.client);
+        REQUIRE(c.has_value());
+        client.emplace(std::move(c).value());
+        auto s = TlsConnection::make(server_ctx, sp.server);
+        REQUIRE(s.has_value());
+        server.emplace(std::move(s).value());
+    }
+
+    // Steps both handshakes until both are done/failed, or neither can progress any more.
+    void handshake() {
+        for (int i = 0; i < 200 && !(terminal(client_status) && terminal(server_status)); ++i) {
+            if (!terminal(client_status)) client_status = client->handshake();
+            if (!terminal(server_status)) server_status = server->handshake();
+        }
+        CHECK(ERR_peek_error() == 0);  // nothing left queued for the next connection to see
+    }
+
+    // Reads on one side until data, failure or closure (the peer's alert may be queued).
+    static TlsIo read_some(TlsConnection& c, std::vector<std::byte>& out) {
+        std::byte buf[4096];
+        TlsIo r{TlsStatus::want_read, 0};
+        for (int i = 0; i < 50; ++i) {
+            r = c.read(buf);
+            if (r.status == TlsStatus::ok) {
+                out.insert(out.end(), buf, buf + r.bytes);
+                return r;
+            }
+            if (r.status == TlsStatus::failed || r.status == TlsStatus::closed) return r;
+        }
+        return r;
+    }
+};
+
+std::vector<std::byte> bytes_of(std::string_view s) {
+    std::vector<std::byte> v(s.size());
+    std::memcpy(v.data(), s.data(), s.size());
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("tls: mutual handshake, identity, data both ways, 100 KiB with partial writes") {
+    Lab lab;
+    auto server_ctx = must(TlsContext::server(lab.server_config()));
+    auto client_ctx = must(TlsContext::client(lab.client_config()));
+    Session s(client_ctx, server_ctx);
+    s.handshake();
+    REQUIRE_MESSAGE(s.client_status == TlsStatus::ok, s.client->error());
+    REQUIRE_MESSAGE(s.server_status == TlsStatus::ok, s.server->error());
+
+    CHECK(s.server->peer_identity() == "ue-0001");
+    CHECK(s.client->peer_identity() == "concentrator.lab");
+    CHECK(s.client->description().find("TLSv1.3") != std::string::npos);
+    CHECK(s.server->description().find("TLSv1.3") != std::string::npos);
+    const char* sni = SSL_get_servername(s.server->ssl(), TLSEXT_NAMETYPE_host_name);
+    REQUIRE(sni != nullptr);
+    CHECK(std::string(sni) == "concentrator.lab");
+
+    // Server -> client.
+    auto hello = bytes_of("hello from the concentrator");
+    auto w = s.server->write(hello);
+    REQUIRE(w.status == TlsStatus::ok);
+    CHECK(w.bytes == hello.size());
+    std::vector<std::byte> got;
+    auto r = Session::read_some(*s.client, got);
+    REQUIRE(r.status == TlsStatus::ok);
+    CHECK(got == hello);
+
+    // Client -> server: 100 KiB through a small socket buffer. OpenSSL reports a partial write
+    // whenever a whole record (16 KiB) went out, and want_write while a record is stuck in the
+    // socket buffer; both must happen here.
+    int small = 24 * 1024;
+    REQUIRE(::setsockopt(s.sp.client, SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
+    std::vector<std::byte> big(100 * 1024);
+    for (size_t i = 0; i < big.size(); ++i)
+        big[i] = std::byte((i * 7 + i / 251) & 0xff);
+    std::vector<std::byte> received;
+    size_t sent = 0;
+    bool partial = false;
+    bool blocked = false;
+    std::byte buf[16384];
+    for (int i = 0; i < 100000 && received.size() < big.size(); ++i) {
+        if (sent < big.size()) {
+            auto rest = std::span<const std::byte>(big).subspan(sent);
+            auto wr = s.client->write(rest);
+            if (wr.status == TlsStatus::ok) {
+                if (wr.bytes < rest.size()) partial = true;
+                sent += wr.bytes;
+            } else {
+                REQUIRE_MESSAGE(wr.status == TlsStatus::want_write, name(wr.status));
+                blocked = true;
+            }
+        }
+        if (sent < big.size() && !blocked) continue;  // let the socket buffer fill up first
+        auto rd = s.server->read(buf);
+        if (rd.status == TlsStatus::ok) {
+            received.insert(received.end(), buf, buf + rd.bytes);
+        } else {
+            REQUIRE_MESSAGE(rd.status == TlsStatus::want_read, name(rd.status));
+        }
+    }
+    CHECK(partial);
+    CHECK(blocked);
+    CHECK(sent == big.size());
+    CHECK(received == big);
+
+    // Orderly close: close_notify is seen as closed.
+    s.client->shutdown();
+    std::vector<std::byte> none;
+    CHECK(Session::read_some(*s.server, none).status == TlsStatus::closed);
+    CHECK(ERR_peek_error() == 0);
+}
+
+TEST_CASE("tls: TLS 1.2 only when configured, with an ECDHE AEAD cipher") {
+    Lab lab;
+    auto server_ctx = must(TlsContext::server(lab.server_config(TlsVersion::v1_2)));
+    auto client_ctx =
+        must(TlsContext::client(lab.client_config("concentrator.lab", TlsVersion::v1_2)));
+    REQUIRE(SSL_CTX_set_max_proto_version(client_ctx.get(), TLS1_2_VERSION) == 1);
+    Session s(client_ctx, server_ctx);
+    s.handshake();
+    REQUIRE_MESSAGE(s.client_status == TlsStatus::ok, s.client->error());
+    REQUIRE_MESSAGE(s.server_status == TlsStatus::ok, s.server->error());
+    const std::string d = s.client->description();
+    CHECK(d.find("TLSv1.2 ECDHE-ECDSA-") != std::string::npos);
+    CHECK((d.find("GCM") != std::string::npos || d.find("CHACHA20") != std::string::npos));
+    CHECK(s.server->peer_identity() == "ue-0001");
+}
+
+TEST_CASE("tls: server requiring TLS 1.3 refuses a TLS 1.2-only client") {
+    Lab lab;
+    auto server_ctx = must(TlsContext::server(lab.server_config()));
+    auto client_ctx =
+        must(TlsContext::client(lab.client_config("concentrator.lab", TlsVersion::v1_2)));
+    REQUIRE(SSL_CTX_set_max_proto_version(client_ctx.get(), TLS1_2_VERSION) == 1);
+    Session s(client_ctx, server_ctx);
+    s.handshake();
+    REQUIRE(s.server_status == TlsStatus::failed);
+    CHECK(s.server->error() == "peer offered only TLS versions older than allowed");
+    REQUIRE(s.client_status == TlsStatus::failed);
+    CHECK(s.client->error().find("TLS version") != std::string::npos);
+    MESSAGE("client: " << s.client->error());
+}
+
+TEST_CASE("tls: client certificate from another CA is refused on both sides") {
+    Lab lab;
+    auto rogue = lab.pki.make_ca("Rogue CA");
+    auto rogue_ue = lab.pki.make_leaf(rogue, "ue-rogue", {"DNS:ue-rogue.lab"});
+    auto server_ctx = must(TlsContext::server(lab.server_config()));
+    auto cfg = lab.client_config();
+    cfg.cert_file = rogue_ue.cert_file;
+    cfg.key_file = rogue_ue.key_file;
+    auto client_ctx = must(TlsContext::client(cfg));
+    Session s(client_ctx, server_ctx);
+    s.handshake();
+    REQUIRE(s.server_status == TlsStatus::failed);
+    const std::string& se = s.server->error();
+    CHECK(se.find("client certificate rejected: not issued by the configured client CA") == 0);
+    CHECK(se.find("CN=ue-rogue") != std::string::npos);
+    CHECK(se.find("CN=Rogue CA") != std::string::npos);
+    CHECK(s.server->peer_identity().empty());
+
+    // TLS 1.3: the client's handshake completes before the server checks its certificate; the
+    // refusal arrives as an alert on the first read.
+    if (s.client_status == TlsStatus::ok) {
+        std::vector<std::byte> got;
+        auto r = Session::read_some(*s.client, got);
+        REQUIRE(r.status == TlsStatus::failed);
+    } else {
+        REQUIRE(s.client_status == TlsStatus::failed);
+    }
+    CHECK(s.client->error().rfind("authentication refused: ", 0) == 0);
+    CHECK(s.client->error().find("unknown ca") != std::string::npos);
+    CHECK(ERR_peek_error() == 0);
+    MESSAGE("server: " << se << " | client: " << s.client->error());
+}
+
+TEST_CASE("tls: TLS 1.2 client certificate refusal surfaces in the client's handshake") {
+    Lab lab;
+    auto rogue = lab.pki.make_ca("Rogue CA");
+    auto rogue_ue = lab.pki.make_leaf(rogue, "ue-rogue", {});
+    auto server_ctx = must(TlsContext::server(lab.server_config(TlsVersion::v1_2)));
+    auto cfg = lab.client_config("concentrator.lab", TlsVersion::v1_2);
+    cfg.cert_file = rogue_ue.cert_file;
+    cfg.key_file = rogue_ue.key_file;
+    auto client_ctx = must(TlsContext::client(cfg));
+    REQUIRE(SSL_CTX_set_max_proto_version(client_ctx.get(), TLS1_2_VERSION) == 1);
+    Session s(client_ctx, server_ctx);
+    s.handshake();
+    REQUIRE(s.server_status == TlsStatus::failed);
+    REQUIRE(s.client_status == TlsStatus::failed);
+    CHECK(s.client->error().rfind("authentication refused: ", 0) == 0);
+}
+
+TEST_CASE("tls: client that sends no certificate") {
+    Lab lab;
+    auto server_ctx = must(TlsContext::server(lab.server_config()));
+    auto client_ctx = must(TlsContext::client(lab.client_config()));
+    Session s(client_ctx, server_ctx);
+    SSL_certs_clear(s.client->ssl());
+    s.handshake();
+    REQUIRE(s.server_status == TlsStatus::failed);
+    CHECK(s.server->error() == "client sent no certificate");
+    if (s.client_status == TlsStatus::ok) {
+        std::vector<std::byte> got;
+        REQUIRE(Session::read_some(*s.client, got).status == TlsStatus::failed);
+    }
+    CHECK(s.client->error() ==
+          "authentication refused: the concentrator rejected our certificate (TLS alert "
+          "'certificate required')");
+}
+
+TEST_CASE("tls: expired client certificate") {
+    Lab lab;
+    auto old_ue = lab.pki.make_leaf(lab.ca, "ue-old", {}, -2);
+    auto server_ctx = must(TlsContext::server(lab.server_config()));
+    auto cfg = lab.client_config();
+    cfg.cert_file = old_ue.cert_file;
+    cfg.key_file = old_ue.key_file;
+    auto client_ctx = must(TlsContext::client(cfg));
+    Session s(client_ctx, server_ctx);
+    s.handshake();
+    REQUIRE(s.server_status == TlsStatus::failed);
+    CHECK(s.server->error().find(
+              "client certificate rejected: the client certificate expired on") == 0);
+    if (s.client_status == TlsStatus::ok) {
+        std::vector<std::byte> got;
+        REQUIRE(Session::read_some(*s.client, got).status == TlsStatus::failed);
+    }
+    CHECK(s.client->error().rfind("authentication refused: ", 0) == 0);
+    MESSAGE("server: " << s.server->error() << " | client: " << s.client->error());
+}
+
+TEST_CASE("tls: server certificate from another CA (a TLS-intercepting middlebox)") {
+    Lab lab;
+    auto rogue = lab.pki.make_ca("Intercepting Proxy CA");
+    auto fake = lab.pki.make_leaf(rogue, "concentrator.lab", {"DNS:concentrator.lab"});
+    auto scfg = lab.server_config();
+    scfg.cert_file = fake.cert_file;
+    scfg.key_file = fake.key_file;
+    auto server_ctx = must(TlsContext::server(scfg));
+    auto client_ctx = must(TlsContext::client(lab.client_config()));
+    Session s(client_ctx, server_ctx);
+    s.handshake();
+    REQUIRE(s.client_status == TlsStatus::failed);
+    const std::string& e = s.client->error();
+    CHECK(e.find("TLS verification failed: the server certificate is not issued by the "
+                 "configured CA") == 0);
+    CHECK(e.find("Intercepting Proxy CA") != std::string::npos);
+    CHECK(e.find("middlebox") != std::string::npos);
+    REQUIRE(s.server_status == TlsStatus::failed);
+    CHECK(s.server->error().find("the client rejected our certificate") == 0);
+    MESSAGE("client: " << e << " | server: " << s.server->error());
+}
+
+TEST_CASE("tls: server chain including a foreign self-signed root") {
+    Lab lab;
+    auto rogue = lab.pki.make_ca("Rogue Root");
+    auto fake = lab.pki.make_leaf(rogue, "concentrator.lab", {"DNS:concentrator.lab"});
+    auto scfg = lab.server_config();
+    scfg.cert_file = lab.pki.bundle("fake-chain.pem", {&fake, &rogue});
+    scfg.key_file = fake.key_file;
+    auto server_ctx = must(TlsContext::server(scfg));
+    auto client_ctx = must(TlsContext::client(lab.client_config()));
+    Session s(client_ctx, server_ctx);
+    s.handshake();
+    REQUIRE(s.client_status == TlsStatus::failed);
+    CHECK(s.client->error().find("not issued by the configured CA (issuer: CN=Rogue Root") !=
+          std::string::npos);
+}
+
+TEST_CASE("tls: host name and IP address verification; SNI only for DNS names") {
+    Lab lab;
+    auto server_ctx = must(TlsContext::server(lab.server_config()));
+
+    SUBCASE("wrong DNS name") {
+        auto client_ctx = must(TlsContext::client(lab.client_config("other.lab")));
+        Session s(client_ctx, server_ctx);
+        s.handshake();
+        REQUIRE(s.client_status == TlsStatus::failed);
+        const std::string& e = s.client->error();
+        CHECK(e.find("TLS verification failed: certificate does not match server name "
+                     "'other.lab'") == 0);
+        CHECK(e.find("DNS:concentrator.lab, IP:198.18.2.2") != std::string::npos);
+    }
+    SUBCASE("matching IP address, no SNI") {
+        auto client_ctx = must(TlsContext::client(lab.client_config("198.18.2.2")));
+        Session s(client_ctx, server_ctx);
+        s.handshake();
+        REQUIRE_MESSAGE(s.client_status == TlsStatus::ok, s.client->error());
+        REQUIRE_MESSAGE(s.server_status == TlsStatus::ok, s.server->error());
+        CHECK(SSL_get_servername(s.server->ssl(), TLSEXT_NAMETYPE_host_name) == nullptr);
+    }
+    SUBCASE("wrong IP address") {
+        auto client_ctx = must(TlsContext::client(lab.client_config("198.18.2.3")));
+        Session s(client_ctx, server_ctx);
+        s.handshake();
+        REQUIRE(s.client_status == TlsStatus::failed);
+        CHECK(s.client->error().find("does not match server name '198.18.2.3'") !=
+              std::string::npos);
+    }
+}
+
+TEST_CASE("tls: expired and not yet valid server certificates") {
+    Lab lab;
+    SUBCASE("expired") {
+        auto old = lab.pki.make_leaf(lab.ca, "concentrator.lab", {"DNS:concentrator.lab"}, -3);
+        auto scfg = lab.server_config();
+        scfg.cert_file = old.cert_file;
+        scfg.key_file = old.key_file;
+        auto server_ctx = must(TlsContext::server(scfg));
+        auto client_ctx = must(TlsContext::client(lab.client_config()));
+        Session s(client_ctx, server_ctx);
+        s.handshake();
+        REQUIRE(s.client_status == TlsStatus::failed);
+        CHECK(s.client->error().find(
+                  "TLS verification failed: the server certificate expired on ") == 0);
+        MESSAGE("client: " << s.client->error());
+    }
+    SUBCASE("not yet valid") {
+        auto future =
+            lab.pki.make_leaf(lab.ca, "concentrator.lab", {"DNS:concentrator.lab"}, 365, 2);
+        auto scfg = lab.server_config();
+        scfg.cert_file = future.cert_file;
+        scfg.key_file = future.key_file;
+        auto server_ctx = must(TlsContext::server(scfg));
+        auto client_ctx = must(TlsContext::client(lab.client_config()));
+        Session s(client_ctx, server_ctx);
+        s.handshake();
+        REQUIRE(s.client_status == TlsStatus::failed);
+        CHECK(s.client->error().find("is not valid before") != std::string::npos);
+    }
+}
+
+TEST_CASE("tls: a peer that does not speak TLS") {
+    Lab lab;
+    auto server_ctx = must(TlsContext::server(lab.server_config()));
+    SocketPair sp;
+    auto server = TlsConnection::make(server_ctx, sp.server);
+    REQUIRE(server.has_value());
+
+    SUBCASE("HTTP request") {
+        const char req[] = "GET / HTTP/1.1\r\n\r\n";
+        REQUIRE(::write(sp.client, req, sizeof req - 1) == ssize_t(sizeof req - 1));
+    }
+    SUBCASE("SSH banner") {
+        const char banner[] = "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n";
+        REQUIRE(::write(sp.client, banner, sizeof banner - 1) == ssize_t(sizeof banner - 1));
+    }
+    TlsStatus st = TlsStatus::want_read;
+    for (int i = 0; i < 10 && !terminal(st); ++i)
+        st = server->handshake();
+    REQUIRE(st == TlsStatus::failed);
+    CHECK(server->error().find("peer does not speak TLS") == 0);
+    CHECK(ERR_peek_error() == 0);
+    MESSAGE("server: " << server->error());
+}
+
+TEST_CASE("tls: TCP close during the handshake is 'closed' with a reason") {
+    Lab lab;
+    auto server_ctx = must(TlsContext::server(lab.server_config()));
+    SocketPair sp;
+    auto server = TlsConnection::make(server_ctx, sp.server);
+    REQUIRE(server.has_value());
+    ::close(sp.client);
+    sp.client = -1;
+    CHECK(server->handshake() == TlsStatus::closed);
+    CHECK(server->error() == "the client closed the connection during the TLS handshake");
+}
+
+TEST_CASE("tls: configuration errors name the file") {
+    Lab lab;
+    SUBCASE("missing certificate file") {
+        auto cfg = lab.server_config();
+        cfg.cert_file = lab.pki.dir() + "/nope.crt";
+        auto r = TlsContext::server(cfg);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().message.find(cfg.cert_file) != std::string::npos);
+        CHECK(r.error().message.find("No such file") != std::string::npos);
+    }
+    SUBCASE("missing client CA file") {
+        auto cfg = lab.server_config();
+        cfg.client_ca_file = lab.pki.dir() + "/nope-ca.crt";
+        auto r = TlsContext::server(cfg);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().message.find(cfg.client_ca_file) != std::string::npos);
+    }
+    SUBCASE("key does not match the certificate") {
+        auto cfg = lab.server_config();
+        cfg.key_file = lab.ue.key_file;
+        auto r = TlsContext::server(cfg);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().message.find(cfg.key_file) != std::string::npos);
+        CHECK(r.error().message.find("does not match") != std::string::npos);
+        MESSAGE(r.error().message);
+    }
+    SUBCASE("client: key does not match the certificate") {
+        auto cfg = lab.client_config();
+        cfg.key_file = lab.server.key_file;
+        auto r = TlsContext::client(cfg);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().message.find(cfg.key_file) != std::string::npos);
+    }
+    SUBCASE("not a PEM certificate") {
+        auto cfg = lab.client_config();
+        cfg.cert_file = lab.pki.write_file("junk.crt", "this is not a certificate\n");
+        auto r = TlsContext::client(cfg);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().message.find(cfg.cert_file) != std::string::npos);
+        MESSAGE(r.error().message);
+    }
+    SUBCASE("missing CA file") {
+        auto cfg = lab.client_config();
+        cfg.ca_file = lab.pki.dir() + "/none.pem";
+        auto r = TlsContext::client(cfg);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().message.find(cfg.ca_file) != std::string::npos);
+    }
+    CHECK(ERR_peek_error() == 0);
+}
+
+TEST_CASE("tls: one connection's failure does not leak into the next one") {
+    Lab lab;
+    auto rogue = lab.pki.make_ca("Rogue CA");
+    auto rogue_ue = lab.pki.make_leaf(rogue, "ue-rogue", {});
+    auto server_ctx = must(TlsContext::server(lab.server_config()));
+    auto bad_cfg = lab.client_config();
+    bad_cfg.cert_file = rogue_ue.cert_file;
+    bad_cfg.key_file = rogue_ue.key_file;
+    auto bad_ctx = must(TlsContext::client(bad_cfg));
+    auto good_ctx = must(TlsContext::client(lab.client_config()));
+
+    Session bad(bad_ctx, server_ctx);
+    Session good(good_ctx, server_ctx);
+    // Interleave the two handshakes in the same thread.
+    for (int i = 0; i < 200; ++i) {
+        if (!terminal(bad.client_status)) bad.client_status = bad.client->handshake();
+        if (!terminal(good.client_status)) good.client_status = good.client->handshake();
+        if (!terminal(bad.server_status)) bad.server_status = bad.server->handshake();
+        if (!terminal(good.server_status)) good.server_status = good.server->handshake();
+    }
+    CHECK(bad.server_status == TlsStatus::failed);
+    REQUIRE_MESSAGE(good.server_status == TlsStatus::ok, good.server->error());
+    REQUIRE_MESSAGE(good.client_status == TlsStatus::ok, good.client->error());
+    CHECK(good.server->error().empty());
+    CHECK(good.server->peer_identity() == "ue-0001");
+    CHECK(ERR_peek_error() == 0);
+}
+
+TEST_CASE("tls: client sees the concentrator drop the connection right after the handshake") {
+    Lab lab;
+    auto server_ctx = must(TlsContext::server(lab.server_config()));
+    auto client_ctx = must(TlsContext::client(lab.client_config()));
+    Session s(client_ctx, server_ctx);
+    s.handshake();
+    REQUIRE(s.client_status == TlsStatus::ok);
+    REQUIRE(s.server_status == TlsStatus::ok);
+    s.server.reset();  // no close_notify: as if the connection was cut
+    ::close(s.sp.server);
+    s.sp.server = -1;
+    std::vector<std::byte> got;
+    CHECK(Session::read_some(*s.client, got).status == TlsStatus::closed);
+    CHECK_MESSAGE(
+        s.client->error().find("our certificate may have been refused") != std::string::npos,
+        s.client->error());
+}
