@@ -1,5 +1,6 @@
 #include "cli/cli_parsing.hpp"
 
+#include <CLI/CLI.hpp>
 #include <charconv>
 
 namespace porthole::cli {
@@ -55,6 +56,14 @@ Result<std::vector<Prefix>> parse_prefixes(const std::vector<std::string>& texts
         out.push_back(*p);
     }
     return out;
+}
+
+std::string describe(const CLI::ParseError& e) {
+    std::string_view what = e.what();
+    constexpr std::string_view unknown_key = "INI was not able to parse ";
+    if (what.substr(0, unknown_key.size()) == unknown_key)
+        return fmt::format("configuration file: unknown key '{}'", what.substr(unknown_key.size()));
+    return std::string(what);
 }
 
 }  // namespace porthole::cli

@@ -10,6 +10,10 @@
 #include "base/result.hpp"
 #include "tls/tls_context.hpp"
 
+namespace CLI {
+class ParseError;
+}
+
 namespace porthole::cli {
 
 struct HostPort {
@@ -23,5 +27,8 @@ Result<tls::TlsVersion> parse_tls_version(std::string_view text);
 Result<log::Level> parse_log_level(std::string_view text);
 Result<std::vector<Prefix>> parse_prefixes(const std::vector<std::string>& texts,
                                            std::string_view what);
+
+// One line for a command-line or config-file mistake (CLI11's wording made plainer).
+std::string describe(const CLI::ParseError& e);
 
 }  // namespace porthole::cli

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 
 #include "base/log.hpp"
 #include "cli/cli_parsing.hpp"
@@ -49,11 +50,12 @@ int main(int argc, char** argv) {
     connect->add_option("--log-level", log_level, "debug, info, warn or error")
         ->capture_default_str();
 
+    std::signal(SIGPIPE, SIG_IGN);  // a peer's reset must be an error return, not a kill
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);
-        return fail(e.what());
+        return fail(cli::describe(e));
     }
 
     auto level = cli::parse_log_level(log_level);

@@ -1,5 +1,6 @@
 // portholed: the concentrator. Every option is a flag and a key of the same name in --config.
 #include <CLI/CLI.hpp>
+#include <csignal>
 
 #include "base/log.hpp"
 #include "cli/cli_parsing.hpp"
@@ -61,11 +62,12 @@ int main(int argc, char** argv) {
         ->capture_default_str()->check(CLI::Range(1, 300));
     app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
 
+    std::signal(SIGPIPE, SIG_IGN);  // a peer's reset must be an error return, not a kill
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);
-        return fail(e.what());
+        return fail(cli::describe(e));
     }
 
     auto level = cli::parse_log_level(log_level);

@@ -23,12 +23,6 @@ constexpr size_t kTunBatch = 256;
 constexpr size_t kControlReserve = 4 * 1024;
 constexpr size_t kReadBudget = 1024 * 1024;
 
-std::string printable(std::string_view s) {
-    std::string out;
-    for (char c : s.substr(0, 200)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-    return out;
-}
-
 Result<Endpoint> resolve(const std::string& host, uint16_t port) {
     if (auto a = IpAddress::parse(host)) return Endpoint{*a, port};
     addrinfo hints{};
@@ -138,7 +132,7 @@ Result<void> TunnelClient::connect() {
             return make_error("TLS handshake with {} timed out after {} s", server_,
                               opt_.connect_timeout.count());
     }
-    log::info("connected to {} ({})", server_, tls_->description());
+    log::debug("TLS up with {} ({})", server_, tls_->description());
     return ok();
 }
 
@@ -156,14 +150,16 @@ Result<void> TunnelClient::configure() {
             core_.on_bytes({rx_buf_.get(), r.bytes}, Clock::now(), out_);
             tx_.append(out_.to_peer);
             if (out_.closed)
-                return make_error("the concentrator refused the session: {} ({})",
-                                  packet::to_string(out_.closed->reason),
-                                  printable(out_.closed->text));
+                return make_error("the concentrator refused the session: {}",
+                              packet::describe(*out_.closed));
             continue;
         }
         if (r.status == tls::TlsStatus::failed) return make_error("{}", tls_->error());
         if (r.status == tls::TlsStatus::closed)
-            return make_error("the concentrator closed the connection before assigning an address");
+            return make_error("{}", tls_->error().empty()
+                                        ? "the concentrator closed the connection before "
+                                          "assigning an address"
+                                        : tls_->error());
         auto w = wait_socket(r.status == tls::TlsStatus::want_write || !tx_.empty(), deadline);
         if (w == Wait::signal) {
             stop_ = true;
@@ -197,9 +193,9 @@ Result<void> TunnelClient::apply_network() {
     }
     std::string addrs;
     for (const auto& p : plan.addresses) addrs += " " + p.to_string();
-    log::info("tunnel up: {}{} mtu {}, {} via {}", tun_->name(), addrs, plan.mtu,
+    log::info("tunnel up: {}{} mtu {}, {} via {} ({})", tun_->name(), addrs, plan.mtu,
               plan.full_tunnel ? "full tunnel" : fmt::format("{} route(s)", plan.routes.size()),
-              server_);
+              server_, tls_->description());
     return ok();
 }
 
@@ -303,7 +299,9 @@ void TunnelClient::read_records() {
             break;
         }
         if (r.status == tls::TlsStatus::closed)
-            return fail(make_error("the concentrator closed the connection"));
+            return fail(make_error("{}", tls_->error().empty()
+                                             ? "the concentrator closed the connection"
+                                             : tls_->error()));
         return fail(make_error("{}", tls_->error()));
     }
     flush();
@@ -315,11 +313,10 @@ void TunnelClient::handle_output() {
     if (!out_.to_peer.empty()) tx_.append(out_.to_peer);
     if (out_.closed) {
         if (out_.closed_by_peer)
-            fail(make_error("the concentrator closed the session: {} ({})",
-                            packet::to_string(out_.closed->reason), printable(out_.closed->text)));
+            fail(make_error("the concentrator closed the session: {}",
+                            packet::describe(*out_.closed)));
         else
-            fail(make_error("session ended: {} ({})", packet::to_string(out_.closed->reason),
-                            printable(out_.closed->text)));
+            fail(make_error("session ended: {}", packet::describe(*out_.closed)));
         flush();
     }
 }

@@ -138,7 +138,12 @@ int Concentrator::run() {
     }
     log::info("shutting down: closing {} session(s)", conns_.size());
     for (auto& [id, c] : conns_) c->close(CloseReason::shutdown, "concentrator shutting down");
-    reap();
+    // Give the CLOSE envelopes up to the linger time to reach the UEs.
+    for (auto until = Clock::now() + std::chrono::seconds(2); !conns_.empty() && Clock::now() < until;) {
+        (void)loop_.run_once(std::chrono::milliseconds(100));
+        tick(Clock::now());
+        reap();
+    }
     log::info("stopped (drops: no_session {}, tun_write_failed {}, tx_queue_full {})",
               drops_[session::DropReason::no_session], drops_[session::DropReason::tun_write_failed],
               drops_[session::DropReason::tx_queue_full]);
@@ -194,7 +199,7 @@ void Concentrator::read_tun() {
         }
         auto id = table_.find(ip->destination());
         UeConnection* conn = id ? find(*id) : nullptr;
-        if (!conn || conn->dead()) {
+        if (!conn || !conn->live()) {
             drops_.add(session::DropReason::no_session);
             continue;
         }
@@ -248,9 +253,8 @@ void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigReq
     conn.assign(std::move(a));
 }
 
-void Concentrator::on_dead(UeConnection& conn) {
+void Concentrator::on_session_end(UeConnection& conn) {
     // Called from inside the connection: only unhook it here; it is destroyed in reap().
-    loop_.remove(conn.fd());
     const auto& a = conn.core().assignment();
     if (conn.core().state() != session::ServerSession::State::awaiting_config) {
         if (a.ipv4) {

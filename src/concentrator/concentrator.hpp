@@ -45,7 +45,7 @@ public:
     std::span<std::byte> rx_buffer() { return {rx_buf_.get(), kRxBufferSize}; }
     void deliver_to_tun(std::span<const std::byte> ip_packet);
     void on_config_request(UeConnection& conn, const packet::ConfigRequest& req);
-    void on_dead(UeConnection& conn);
+    void on_session_end(UeConnection& conn);
     void defer(UeConnection& conn) { deferred_.push_back(conn.id()); }
     [[nodiscard]] const ConcentratorOptions& options() const { return opt_; }
     [[nodiscard]] const tls::TlsContext& tls() const { return tls_; }

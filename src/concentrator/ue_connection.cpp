@@ -1,5 +1,9 @@
 #include "concentrator/ue_connection.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include "base/log.hpp"
 #include "concentrator/concentrator.hpp"
 #include "packet/envelope.hpp"
@@ -13,13 +17,8 @@ namespace {
 constexpr size_t kMaxRecord = 16 * 1024;        // one TLS record's worth per write
 constexpr size_t kReadBudget = 512 * 1024;      // per wake-up, then let other UEs run
 constexpr size_t kControlReserve = 4 * 1024;    // queue room kept for control envelopes
+constexpr auto kLinger = std::chrono::seconds(2);  // drain time after our close
 
-// A peer's reason text may hold anything: keep it printable for the log.
-std::string printable(std::string_view s) {
-    std::string out;
-    for (char c : s.substr(0, 200)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-    return out;
-}
 }  // namespace
 
 UeConnection::UeConnection(Concentrator& owner, session::SessionId id, Fd socket, Endpoint peer,
@@ -42,6 +41,7 @@ std::string UeConnection::tag() const {
 
 void UeConnection::on_event(uint32_t events) {
     if (phase_ == Phase::dead) return;
+    if (phase_ == Phase::draining) return drain();
     if (phase_ == Phase::handshake) return drive_handshake();
     if (events & EPOLLOUT) flush();
     if (phase_ != Phase::dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) read_records();
@@ -63,9 +63,9 @@ void UeConnection::drive_handshake() {
             return;
         case tls::TlsStatus::want_read: return want_write(false);
         case tls::TlsStatus::want_write: return want_write(true);
-        case tls::TlsStatus::closed: return finish("peer closed during the TLS handshake");
+        case tls::TlsStatus::closed: return finish("peer closed during the TLS handshake", Linger::no);
         case tls::TlsStatus::failed:
-            return finish(fmt::format("TLS handshake failed: {}", tls_.error()));
+            return finish(fmt::format("TLS handshake failed: {}", tls_.error()), Linger::yes);
     }
 }
 
@@ -86,8 +86,8 @@ void UeConnection::read_records() {
             want_write(true);
             break;
         }
-        if (r.status == tls::TlsStatus::closed) return finish("peer closed the connection");
-        return finish(fmt::format("TLS error: {}", tls_.error()));
+        if (r.status == tls::TlsStatus::closed) return finish("peer closed the connection", Linger::no);
+        return finish(fmt::format("TLS error: {}", tls_.error()), Linger::yes);
     }
     if (total >= kReadBudget && phase_ == Phase::session) owner_.defer(*this);
     if (phase_ == Phase::session) flush();
@@ -103,15 +103,11 @@ void UeConnection::handle_output() {
         owner_.on_config_request(*this, req);  // calls assign() or refuse()
     }
     if (out_.closed) {
-        auto why = out_.closed_by_peer
-                       ? fmt::format("UE closed the session: {} ({})",
-                                     packet::to_string(out_.closed->reason),
-                                     printable(out_.closed->text))
-                       : fmt::format("closing: {} ({})", packet::to_string(out_.closed->reason),
-                                     printable(out_.closed->text));
+        auto why = fmt::format("{}: {}", out_.closed_by_peer ? "UE closed the session" : "closing",
+                               packet::describe(*out_.closed));
         flush();
         tls_.shutdown();
-        finish(why);
+        finish(why, out_.closed_by_peer ? Linger::no : Linger::yes);
     }
 }
 
@@ -126,15 +122,15 @@ void UeConnection::assign(packet::ConfigAssign assignment) {
 void UeConnection::refuse(CloseReason reason, std::string text) { close(reason, std::move(text)); }
 
 void UeConnection::close(CloseReason reason, std::string text) {
-    if (phase_ == Phase::dead) return;
-    if (phase_ == Phase::handshake) return finish(fmt::format("closed: {}", text));
-    std::string why = fmt::format("closed: {} ({})", packet::to_string(reason), printable(text));
+    if (!live()) return;
+    if (phase_ == Phase::handshake) return finish(fmt::format("closed: {}", text), Linger::no);
+    std::string why = fmt::format("closed: {}", packet::describe({reason, text}));
     session::ServerOutput out;
     core_.close(reason, std::move(text), out);
     tx_.append(out.to_peer);
     flush();
     tls_.shutdown();
-    finish(why);
+    finish(why, Linger::yes);
 }
 
 bool UeConnection::queue_packet(std::span<const std::byte> pkt) {
@@ -166,16 +162,21 @@ void UeConnection::flush() {
         }
         return finish(r.status == tls::TlsStatus::closed
                           ? std::string("peer closed the connection")
-                          : fmt::format("TLS write error: {}", tls_.error()));
+                          : fmt::format("TLS write error: {}", tls_.error()),
+                      Linger::no);
     }
     if (sent) core_.on_data_sent(Clock::now());
     if (tx_.empty()) want_write(false);
 }
 
 void UeConnection::on_timer(session::TimePoint now) {
+    if (phase_ == Phase::draining) {
+        if (now - drain_started_ >= kLinger) end();
+        return;
+    }
     if (phase_ == Phase::handshake) {
         if (now - accepted_ >= owner_.options().handshake_timeout)
-            finish("TLS handshake timed out");
+            finish("TLS handshake timed out", Linger::no);
         return;
     }
     if (phase_ != Phase::session) return;
@@ -191,10 +192,9 @@ void UeConnection::want_write(bool on) {
     (void)owner_.loop().modify(socket_.get(), EPOLLIN | (on ? EPOLLOUT : 0u), this);
 }
 
-void UeConnection::finish(std::string_view why) {
-    if (phase_ == Phase::dead) return;
+void UeConnection::finish(std::string_view why, Linger linger) {
+    if (phase_ == Phase::dead || phase_ == Phase::draining) return;
     bool was_session = phase_ == Phase::session;
-    phase_ = Phase::dead;
     if (was_session) {
         auto& d = core_.drops();
         log::info("{}: ended: {} (received {} packets; dropped: spoofed {}, early {})", tag(), why,
@@ -203,7 +203,32 @@ void UeConnection::finish(std::string_view why) {
     } else {
         log::warn("{}: {}", tag(), why);
     }
-    owner_.on_dead(*this);
+    owner_.on_session_end(*this);  // the address and identity are free from now on
+    if (linger == Linger::no) return end();
+    // Our last words (TLS alert or CLOSE) are in flight: half-close and read until the peer
+    // closes too (or kLinger passes), so that unread input does not turn our close into a reset
+    // that overtakes them.
+    phase_ = Phase::draining;
+    drain_started_ = session::Clock::now();
+    ::shutdown(socket_.get(), SHUT_WR);
+    want_write(false);
+    drain();
+}
+
+void UeConnection::drain() {
+    std::byte scratch[4096];
+    for (int i = 0; i < 64; ++i) {
+        ssize_t n = ::recv(socket_.get(), scratch, sizeof scratch, 0);
+        if (n > 0) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+        return end();  // EOF or error: the peer has what we sent
+    }
+}
+
+void UeConnection::end() {
+    if (phase_ == Phase::dead) return;
+    phase_ = Phase::dead;
+    owner_.loop().remove(socket_.get());
 }
 
 }  // namespace porthole::concentrator

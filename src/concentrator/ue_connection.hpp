@@ -35,6 +35,8 @@ public:
 
     [[nodiscard]] session::SessionId id() const { return id_; }
     [[nodiscard]] bool dead() const { return phase_ == Phase::dead; }
+    // Still owns a session (address, identity): not ended, not draining.
+    [[nodiscard]] bool live() const { return phase_ == Phase::handshake || phase_ == Phase::session; }
     [[nodiscard]] bool established() const { return core_.established(); }
     [[nodiscard]] const std::string& identity() const { return identity_; }
     [[nodiscard]] const Endpoint& peer() const { return peer_; }
@@ -46,11 +48,14 @@ public:
     void refuse(packet::CloseReason reason, std::string text);
 
 private:
-    enum class Phase { handshake, session, dead };
+    enum class Phase { handshake, session, draining, dead };
+    enum class Linger { no, yes };
     void drive_handshake();
     void read_records();
     void handle_output();
-    void finish(std::string_view why);
+    void finish(std::string_view why, Linger linger);
+    void drain();
+    void end();
     void want_write(bool on);
     std::string tag() const;
 
@@ -65,6 +70,7 @@ private:
     Phase phase_ = Phase::handshake;
     std::string identity_;
     session::TimePoint accepted_;
+    session::TimePoint drain_started_{};
     bool writing_ = false;   // EPOLLOUT registered
     bool dirty_ = false;     // queued packets await flush() after this TUN batch
 };

@@ -109,6 +109,14 @@ std::string_view to_string(CloseReason r) {
     return "unknown reason";
 }
 
+std::string describe(const Close& c) {
+    std::string out(to_string(c.reason));
+    std::string text;
+    for (char ch : std::string_view(c.text).substr(0, 200)) text += (ch >= 0x20 && ch < 0x7f) ? ch : '?';
+    if (!text.empty() && text != out) out += ": " + text;
+    return out;
+}
+
 bool is_control_type(uint8_t t) {
     return t >= uint8_t(EnvelopeType::config_request) && t <= uint8_t(EnvelopeType::close);
 }

@@ -95,6 +95,8 @@ struct Close {
 using ControlMessage = std::variant<ConfigRequest, ConfigAssign, Keepalive, Close>;
 
 [[nodiscard]] bool is_control_type(uint8_t envelope_type);
+// "reason" or "reason: text", with the peer's text cut to printable ASCII (it is untrusted).
+[[nodiscard]] std::string describe(const Close& close);
 
 // Appends the whole envelope (header included) to out.
 void encode(const ControlMessage& msg, std::vector<std::byte>& out);
