@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# README's test command: installs Debian dependencies, builds, and runs every test suite:
+#   1. unit tests (doctest)                     build/
+#   2. unit tests under ASan + UBSan            build-asan/
+#   3. namespace integration tests, run against the real binaries (as root)
+#   4. the privileged netlink/nftables self-test in a throw-away namespace
+#   5. fuzz smoke: each libFuzzer target for FUZZ_SECONDS (default 15)
+# Usage: sudo scripts/test.sh          (CI runs exactly this through .ci/run)
+# Environment: FUZZ_SECONDS=0 skips fuzzing; JOBS=N build parallelism.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+JOBS=${JOBS:-$(nproc)}
+FUZZ_SECONDS=${FUZZ_SECONDS:-15}
+
+stage() { printf '\n=== %s\n' "$*"; }
+passed=0
+failed=0
+failures=()
+record() {  # name, exit code
+  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$1"); fi
+}
+
+stage "dependencies"
+bash scripts/install-deps.sh
+
+stage "build (RelWithDebInfo, -Wall -Wextra, warnings are errors)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS=-Werror >/dev/null
+cmake --build build -j "$JOBS"
+
+stage "unit tests"
+set +e
+(cd build && ctest -L unit --output-on-failure)
+record unit $?
+set -e
+
+stage "build with AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPORTHOLE_SANITIZE=ON >/dev/null
+cmake --build build-asan -j "$JOBS"
+
+stage "unit tests under ASan + UBSan"
+set +e
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+   ctest -L unit --output-on-failure)
+record unit-asan $?
+set -e
+
+stage "integration tests (network namespaces; real porthole and portholed)"
+set +e
+(cd build && ctest -L integration --output-on-failure)
+record integration $?
+set -e
+
+if [ "$FUZZ_SECONDS" != 0 ] && [ -x scripts/fuzz.sh ]; then
+  stage "fuzz smoke (${FUZZ_SECONDS}s per target)"
+  set +e
+  FUZZ_SECONDS=$FUZZ_SECONDS bash scripts/fuzz.sh
+  record fuzz $?
+  set -e
+fi
+
+stage "summary"
+[ ${#failures[@]} -gt 0 ] && echo "failed suites: ${failures[*]}"
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
