@@ -1,0 +1,336 @@
+#!/usr/bin/env bash
+# porthole lab: four network namespaces, a restrictive firewall in the middle.
+#
+#  [ue] ue-fw 198.18.1.2/24 --- fw-ue 198.18.1.1/24 [fw] fw-conc 198.18.2.1/24 --- conc-fw 198.18.2.2/24 [conc] conc-op 198.18.3.1/24 --- op-conc 198.18.3.2/24 [opnet]
+#
+#  ue     the device (runs `porthole connect`)      default via 198.18.1.1
+#  fw     restrictive firewall (nft table inet labfw): forwards ONLY new TCP to
+#         198.18.2.2:443 from the ue side, plus established/related replies
+#  conc   the concentrator (runs `portholed`)        default via 198.18.2.1, forwards
+#  opnet  operator-network services on 198.18.3.2    default via 198.18.3.1
+#           UDP 7 echo, TCP 5001 sha256-of-stream, TCP 5002 "send N bytes",
+#           TCP 80 tiny HTTP, TCP 5003 "tell me my source address"
+#
+# IPv6 is disabled on the lab links (ue-fw, fw-ue, fw-conc, conc-fw, conc-op, op-conc) and
+# the firewall drops any IPv6 anyway (counter drop_ipv6).
+#
+# Usage: scripts/lab.sh up|down|status|open|close|check
+#   up      create namespaces, links, routes, firewall, opnet services; then `check`
+#   down    remove everything (idempotent): processes in the namespaces, namespaces, state dir
+#   status  namespaces, services, firewall mode and counters
+#   open    firewall forwards everything (raw-routing baseline for benchmarks)
+#   close   restore the restrictive firewall
+#   check   prove the restrictive firewall blocks direct access and passes TCP/443
+# Environment: LAB_PREFIX (default empty) prefixes the namespace names, e.g. LAB_PREFIX=t1_.
+set -uo pipefail
+
+LAB_SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib/common.sh
+source "$LAB_SCRIPT_DIR/lib/common.sh"
+
+say() { printf '%s\n' "$*"; }
+step() { printf '  %-62s' "$*"; }
+ok() { printf 'ok\n'; }
+
+# ---------------------------------------------------------------- firewall rulesets
+nft_counters_decl() {
+  local c
+  for c in "${LAB_FW_COUNTERS[@]}"; do printf '  counter %s { }\n' "$c"; done
+}
+
+fw_ruleset_restrictive() {
+  cat <<EOF
+table inet labfw { }
+delete table inet labfw
+table inet labfw {
+$(nft_counters_decl)
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    meta nfproto ipv6 counter name drop_ipv6 drop
+    ct state established,related ip daddr $CONC_ADDR tcp dport 443 counter name tls_up accept
+    ct state established,related ip saddr $CONC_ADDR tcp sport 443 counter name tls_down accept
+    ct state established,related counter name est_other accept
+    iifname "fw-ue" ip daddr $CONC_ADDR tcp dport 443 counter name tls_new accept
+    iifname "fw-ue" meta l4proto udp counter name drop_udp drop
+    iifname "fw-ue" meta l4proto icmp counter name drop_icmp drop
+    iifname "fw-ue" meta l4proto tcp counter name drop_tcp drop
+    counter name drop_other drop
+  }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname "lo" accept
+    ct state established,related accept
+    iifname "fw-ue" counter name in_drop_ue drop
+  }
+}
+EOF
+}
+
+fw_ruleset_open() {
+  cat <<EOF
+table inet labfw { }
+delete table inet labfw
+table inet labfw {
+$(nft_counters_decl)
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    counter name fwd_open accept
+  }
+}
+EOF
+}
+
+fw_apply() { # restrictive|open
+  local mode=$1
+  if [[ $mode == open ]]; then fw_ruleset_open; else fw_ruleset_restrictive; fi |
+    nsx "$NS_FW" nft -f - || lab_die "nft failed to load the $mode ruleset in namespace $NS_FW"
+  echo "$mode" >"$LAB_STATE_DIR/mode"
+}
+
+# ---------------------------------------------------------------- opnet services
+start_service() { # NAME PROTO PORT socat-args...
+  local name=$1 proto=$2 port=$3 pid
+  shift 3
+  setsid ip netns exec "$NS_OPNET" socat "$@" </dev/null >>"$LAB_STATE_DIR/svc-$name.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$LAB_STATE_DIR/svc-$name.pid"
+  wait_listen "$NS_OPNET" "$proto" "$port" 5 ||
+    lab_die "opnet service '$name' did not start: $(tail -n 1 "$LAB_STATE_DIR/svc-$name.log" 2>/dev/null)"
+}
+
+start_services() {
+  local a=$OPNET_ADDR
+  start_service udp-echo u 7 -T 3 "UDP4-RECVFROM:7,bind=$a,fork" PIPE
+  start_service tcp-sha256 t 5001 "TCP4-LISTEN:5001,bind=$a,reuseaddr,fork" SYSTEM:sha256sum
+  # socat parses ( ) [ ] { } : , and backslashes in addresses, so these commands avoid them.
+  # shellcheck disable=SC2016 # these $ expand in the service's shell, not here
+  start_service tcp-source t 5002 "TCP4-LISTEN:5002,bind=$a,reuseaddr,fork" \
+    'SYSTEM:read n; head -c "$n" /dev/zero'
+  start_service tcp-http t 80 "TCP4-LISTEN:80,bind=$a,reuseaddr,fork" \
+    'SYSTEM:echo HTTP/1.0 200 OK; echo; echo opnet'
+  # shellcheck disable=SC2016
+  start_service tcp-peer t 5003 "TCP4-LISTEN:5003,bind=$a,reuseaddr,fork" 'SYSTEM:echo "$SOCAT_PEERADDR"'
+}
+
+# ---------------------------------------------------------------- up / down
+lab_up() {
+  lab_require_root
+  lab_require_tools "${LAB_TOOLS[@]}"
+  if lab_any_ns_exists; then
+    lab_die "lab '${LAB_PREFIX:-default}' already exists (namespace(s) present); run 'LAB_PREFIX=$LAB_PREFIX $0 down' first"
+  fi
+  LAB_UP_DONE=0
+  trap '[[ $LAB_UP_DONE == 1 ]] || { echo "lab: error: setup failed, removing the partial lab" >&2; lab_down >/dev/null 2>&1; }' EXIT
+  set -e
+  mkdir -p "$LAB_STATE_DIR"
+  say "== porthole lab up (prefix '${LAB_PREFIX}', namespaces: ${LAB_NAMESPACES[*]})"
+
+  step "namespaces"
+  local ns
+  for ns in "${LAB_NAMESPACES[@]}"; do
+    ip netns add "$ns"
+    nsx "$ns" ip link set lo up
+  done
+  ok
+
+  step "veth links"
+  ip link add ue-fw netns "$NS_UE" type veth peer name fw-ue netns "$NS_FW"
+  ip link add fw-conc netns "$NS_FW" type veth peer name conc-fw netns "$NS_CONC"
+  ip link add conc-op netns "$NS_CONC" type veth peer name op-conc netns "$NS_OPNET"
+  ok
+
+  step "IPv6 off on lab links, addresses, forwarding"
+  local pair
+  for pair in "$NS_UE:ue-fw" "$NS_FW:fw-ue" "$NS_FW:fw-conc" "$NS_CONC:conc-fw" "$NS_CONC:conc-op" "$NS_OPNET:op-conc"; do
+    nsx "${pair%%:*}" sysctl -qw "net.ipv6.conf.${pair#*:}.disable_ipv6=1"
+  done
+  nsx "$NS_UE" ip addr add "$UE_ADDR/24" dev ue-fw
+  nsx "$NS_FW" ip addr add "$FW_UE_ADDR/24" dev fw-ue
+  nsx "$NS_FW" ip addr add "$FW_CONC_ADDR/24" dev fw-conc
+  nsx "$NS_CONC" ip addr add "$CONC_ADDR/24" dev conc-fw
+  nsx "$NS_CONC" ip addr add "$CONC_OP_ADDR/24" dev conc-op
+  nsx "$NS_OPNET" ip addr add "$OPNET_ADDR/24" dev op-conc
+  nsx "$NS_UE" ip link set ue-fw up
+  nsx "$NS_FW" ip link set fw-ue up
+  nsx "$NS_FW" ip link set fw-conc up
+  nsx "$NS_CONC" ip link set conc-fw up
+  nsx "$NS_CONC" ip link set conc-op up
+  nsx "$NS_OPNET" ip link set op-conc up
+  nsx "$NS_FW" sysctl -qw net.ipv4.ip_forward=1
+  nsx "$NS_CONC" sysctl -qw net.ipv4.ip_forward=1
+  ok
+
+  step "routes"
+  nsx "$NS_UE" ip route add default via "$FW_UE_ADDR"
+  nsx "$NS_FW" ip route add 198.18.3.0/24 via "$CONC_ADDR"
+  nsx "$NS_CONC" ip route add default via "$FW_CONC_ADDR"
+  nsx "$NS_OPNET" ip route add default via "$CONC_OP_ADDR"
+  ok
+
+  step "firewall (nft table inet labfw in $NS_FW, restrictive)"
+  fw_apply restrictive
+  ok
+
+  step "opnet services (udp/7 tcp/5001 tcp/5002 tcp/80 tcp/5003)"
+  start_services
+  ok
+  set +e
+  LAB_UP_DONE=1
+  echo up >"$LAB_STATE_DIR/state"
+  lab_check
+}
+
+lab_down() {
+  lab_require_root
+  local f ns
+  if [[ -d $LAB_STATE_DIR ]]; then
+    for f in "$LAB_STATE_DIR"/*.pid; do
+      [[ -e $f ]] || continue
+      kill_pid_tree "$(cat "$f")" 2
+    done
+  fi
+  for ns in "${LAB_NAMESPACES[@]}"; do kill_ns_pids "$ns"; done
+  for ns in "${LAB_NAMESPACES[@]}"; do
+    lab_ns_exists "$ns" && ip netns del "$ns" 2>/dev/null
+  done
+  # veth peers vanish with their namespaces; nothing was created in the root namespace.
+  rm -rf "$LAB_STATE_DIR"
+  rmdir "$LAB_STATE_ROOT" 2>/dev/null || true
+  if lab_any_ns_exists; then
+    echo "lab: error: could not remove all lab namespaces (ip netns list)" >&2
+    return 1
+  fi
+  say "lab '${LAB_PREFIX:-default}' is down"
+}
+
+# ---------------------------------------------------------------- check
+CHECK_FAILS=0
+check_line() { # RESULT(ok|FAIL) TEXT
+  printf '  [%-4s] %s\n' "$1" "$2"
+  [[ $1 == ok ]] || CHECK_FAILS=$((CHECK_FAILS + 1))
+}
+
+probe() { printf '%-4s ue -> %-16s %s' "$1" "$2" "$3"; }
+
+lab_check() {
+  lab_require_root
+  lab_all_ns_exist || lab_die "lab '${LAB_PREFIX:-default}' is not up"
+  local mode
+  mode=$(cat "$LAB_STATE_DIR/mode" 2>/dev/null || echo unknown)
+  [[ $mode == restrictive ]] || lab_die "firewall is '$mode'; run '$0 close' before '$0 check'"
+  CHECK_FAILS=0
+  say "== firewall check: direct access from ue must be blocked, only TCP to $CONC_ADDR:443 passes"
+  local before after
+  before=$(fw_counter_packets drop_icmp)
+  if ping_ok "$NS_UE" "$OPNET_ADDR" 1; then check_line FAIL "$(probe ICMP "$OPNET_ADDR" "answered (should be blocked)")"
+  else
+    after=$(fw_counter_packets drop_icmp)
+    check_line ok "$(probe ICMP "$OPNET_ADDR" "blocked (fw drop_icmp +$((after - before)))")"
+  fi
+  before=$(fw_counter_packets drop_udp)
+  if udp_echo "$NS_UE" "$OPNET_ADDR" 7 "lab-check" >/dev/null; then check_line FAIL "$(probe UDP "$OPNET_ADDR:7" "echoed (should be blocked)")"
+  else
+    after=$(fw_counter_packets drop_udp)
+    check_line ok "$(probe UDP "$OPNET_ADDR:7" "no echo (fw drop_udp +$((after - before)))")"
+  fi
+  local port
+  for port in 5001 80; do
+    before=$(fw_counter_packets drop_tcp)
+    if tcp_connect "$NS_UE" "$OPNET_ADDR" "$port" 2; then check_line FAIL "$(probe TCP "$OPNET_ADDR:$port" "connected (should be blocked)")"
+    else
+      after=$(fw_counter_packets drop_tcp)
+      check_line ok "$(probe TCP "$OPNET_ADDR:$port" "blocked (fw drop_tcp +$((after - before)))")"
+    fi
+  done
+
+  # TCP/443 to the concentrator address must cross fw. Use a throw-away listener unless
+  # something (e.g. portholed) already listens there.
+  local lpid="" reply
+  before=$(fw_counter_packets tls_new)
+  if [[ -z $(nsx "$NS_CONC" ss -Hltn "sport = :443") ]]; then
+    setsid ip netns exec "$NS_CONC" socat "TCP4-LISTEN:443,bind=$CONC_ADDR,reuseaddr" 'SYSTEM:echo tls-port-ok' \
+      </dev/null >/dev/null 2>&1 &
+    lpid=$!
+    wait_listen "$NS_CONC" t 443 5 || true
+    reply=$(tcp_request "$NS_UE" "$CONC_ADDR" 443 "" 3)
+    kill_pid_tree "$lpid" 1
+    after=$(fw_counter_packets tls_new)
+    if [[ $reply == tls-port-ok ]]; then check_line ok "$(probe TCP "$CONC_ADDR:443" "allowed (throw-away listener answered, fw tls_new +$((after - before)))")"
+    else check_line FAIL "$(probe TCP "$CONC_ADDR:443" "no answer from throw-away listener in $NS_CONC")"
+    fi
+  else
+    if tcp_connect "$NS_UE" "$CONC_ADDR" 443 3; then
+      after=$(fw_counter_packets tls_new)
+      check_line ok "$(probe TCP "$CONC_ADDR:443" "allowed (existing listener, fw tls_new +$((after - before)))")"
+    else check_line FAIL "$(probe TCP "$CONC_ADDR:443" "connect failed")"
+    fi
+  fi
+
+  # Control: routing beyond fw is complete, so the firewall is the only barrier.
+  if ping_ok "$NS_CONC" "$OPNET_ADDR" 1 && udp_echo "$NS_CONC" "$OPNET_ADDR" 7 ctl >/dev/null &&
+    [[ $(tcp_request "$NS_CONC" "$OPNET_ADDR" 5001 "x" 3) == "$(printf x | sha256sum)" ]]; then
+    check_line ok "control: conc -> opnet ICMP/UDP/TCP work (routing complete; fw is the only barrier)"
+  else
+    check_line FAIL "control: conc -> opnet ICMP/UDP/TCP do not all work"
+  fi
+  if ((CHECK_FAILS == 0)); then say "== firewall check passed"; return 0; fi
+  say "== firewall check FAILED ($CHECK_FAILS problem(s))"
+  return 1
+}
+
+# ---------------------------------------------------------------- status / open / close
+lab_status() {
+  lab_require_root
+  local ns f name pid
+  say "== porthole lab '${LAB_PREFIX:-default}'"
+  for ns in "${LAB_NAMESPACES[@]}"; do
+    if lab_ns_exists "$ns"; then printf '  netns %-14s present (%s process(es))\n' "$ns" "$(ip netns pids "$ns" 2>/dev/null | wc -l)"
+    else printf '  netns %-14s absent\n' "$ns"; fi
+  done
+  if [[ -d $LAB_STATE_DIR ]]; then
+    for f in "$LAB_STATE_DIR"/svc-*.pid; do
+      [[ -e $f ]] || continue
+      name=${f##*/svc-}; name=${name%.pid}; pid=$(cat "$f")
+      if kill -0 "$pid" 2>/dev/null; then printf '  service %-12s pid %-8s running\n' "$name" "$pid"
+      else printf '  service %-12s pid %-8s DEAD\n' "$name" "$pid"; fi
+    done
+    say "  firewall mode: $(cat "$LAB_STATE_DIR/mode" 2>/dev/null || echo unknown)"
+  else
+    say "  (no state dir $LAB_STATE_DIR)"
+  fi
+  if lab_ns_exists "$NS_FW" && nsx "$NS_FW" nft list table inet labfw >/dev/null 2>&1; then
+    say "  fw counters (packets/bytes):"
+    local c v
+    for c in "${LAB_FW_COUNTERS[@]}"; do
+      v=$(fw_counter "$c")
+      printf '    %-11s %10s pkts %14s bytes\n' "$c" "${v%% *}" "${v##* }"
+    done
+  fi
+}
+
+lab_open_close() {
+  lab_require_root
+  lab_all_ns_exist || lab_die "lab '${LAB_PREFIX:-default}' is not up"
+  mkdir -p "$LAB_STATE_DIR"
+  if [[ $1 == open ]]; then
+    fw_apply open
+    say "fw: OPEN (forward policy accept; raw-routing baseline). Restore with '$0 close'."
+  else
+    fw_apply restrictive
+    say "fw: restrictive (only TCP to $CONC_ADDR:443 from ue)."
+  fi
+}
+
+main() {
+  local cmd=${1:-}
+  case $cmd in
+    up) lab_up ;;
+    down) lab_down ;;
+    status) lab_status ;;
+    open | close) lab_open_close "$cmd" ;;
+    check) lab_check ;;
+    *) echo "usage: $0 up|down|status|open|close|check   (env LAB_PREFIX=...)" >&2; exit 2 ;;
+  esac
+}
+
+main "$@"

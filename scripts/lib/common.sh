@@ -1,0 +1,158 @@
+# shellcheck shell=bash disable=SC2034
+# Shared helpers for the porthole lab (sourced by scripts/lab.sh, scripts/demo.sh and
+# tests/integration/lib.sh). Only defines variables and functions; has no side effects.
+#
+#  [ue] ue-fw 198.18.1.2/24 --- fw-ue 198.18.1.1/24 [fw] fw-conc 198.18.2.1/24 --- conc-fw 198.18.2.2/24 [conc] conc-op 198.18.3.1/24 --- op-conc 198.18.3.2/24 [opnet]
+#
+# Set LAB_PREFIX before sourcing to get a private copy of the lab (namespaces
+# ${LAB_PREFIX}ue, ${LAB_PREFIX}fw, ${LAB_PREFIX}conc, ${LAB_PREFIX}opnet).
+
+LAB_PREFIX=${LAB_PREFIX:-}
+case $LAB_PREFIX in
+  *[!A-Za-z0-9_-]*) echo "lab: error: LAB_PREFIX may only contain [A-Za-z0-9_-] (got '$LAB_PREFIX')" >&2
+                    exit 1 ;;
+esac
+
+NS_UE=${LAB_PREFIX}ue
+NS_FW=${LAB_PREFIX}fw
+NS_CONC=${LAB_PREFIX}conc
+NS_OPNET=${LAB_PREFIX}opnet
+LAB_NAMESPACES=("$NS_UE" "$NS_FW" "$NS_CONC" "$NS_OPNET")
+
+UE_ADDR=198.18.1.2        # ue-fw
+FW_UE_ADDR=198.18.1.1     # fw-ue
+FW_CONC_ADDR=198.18.2.1   # fw-conc
+CONC_ADDR=198.18.2.2      # conc-fw (the concentrator listens here, TCP 443)
+CONC_OP_ADDR=198.18.3.1   # conc-op
+OPNET_ADDR=198.18.3.2     # op-conc (operator-network services)
+
+LAB_STATE_ROOT=/run/porthole-lab
+LAB_STATE_DIR=$LAB_STATE_ROOT/${LAB_PREFIX:-default}
+
+# Names of the nft counters in table inet labfw (fw namespace).
+LAB_FW_COUNTERS=(tls_new tls_up tls_down est_other drop_udp drop_icmp drop_tcp drop_ipv6 drop_other
+                 in_drop_ue fwd_open)
+
+lab_die() { echo "lab: error: $*" >&2; exit 1; }
+
+lab_require_root() {
+  [[ $(id -u) -eq 0 ]] || lab_die "must run as root (network namespaces, veth, nftables); try: sudo $0"
+}
+
+# lab_require_tools TOOL... : one clear line per missing tool, then exit 1.
+lab_require_tools() {
+  local t missing=()
+  for t in "$@"; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
+  ((${#missing[@]} == 0)) ||
+    lab_die "missing tool(s): ${missing[*]} (Debian: apt-get install iproute2 nftables socat ncat iputils-ping openssl coreutils procps)"
+}
+
+LAB_TOOLS=(ip nft socat ncat ping openssl timeout sha256sum setsid ss awk)
+
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+lab_ns_exists() { [[ -e /run/netns/$1 ]]; }
+
+lab_any_ns_exists() {
+  local ns
+  for ns in "${LAB_NAMESPACES[@]}"; do lab_ns_exists "$ns" && return 0; done
+  return 1
+}
+
+lab_all_ns_exist() {
+  local ns
+  for ns in "${LAB_NAMESPACES[@]}"; do lab_ns_exists "$ns" || return 1; done
+  return 0
+}
+
+# kill_pid_tree PID [GRACE_SECONDS]: SIGTERM the process (its whole process group when
+# it leads one, e.g. started via setsid), wait up to GRACE seconds, then SIGKILL.
+kill_pid_tree() {
+  local pid=$1 grace=${2:-3} pgid i
+  [[ $pid =~ ^[0-9]+$ ]] || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  pgid=$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')
+  if [[ $pgid == "$pid" ]]; then kill -TERM -- "-$pid" 2>/dev/null; else kill -TERM "$pid" 2>/dev/null; fi
+  for ((i = 0; i < grace * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    if [[ $pgid == "$pid" ]]; then kill -KILL -- "-$pid" 2>/dev/null; else kill -KILL "$pid" 2>/dev/null; fi
+  fi
+  # reap it if it is our child; harmless otherwise
+  wait "$pid" 2>/dev/null || true
+}
+
+# kill_ns_pids NS: terminate every process still living in namespace NS (by PID, as
+# listed by `ip netns pids`). Used by `lab.sh down` as a safety net.
+kill_ns_pids() {
+  local ns=$1 pids i
+  lab_ns_exists "$ns" || return 0
+  pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+  [[ -n ${pids// /} ]] || return 0
+  # shellcheck disable=SC2086
+  kill -TERM $pids 2>/dev/null
+  for ((i = 0; i < 30; i++)); do
+    pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+    [[ -n ${pids// /} ]] || return 0
+    sleep 0.1
+  done
+  # shellcheck disable=SC2086
+  kill -KILL $pids 2>/dev/null
+  sleep 0.2
+}
+
+# fw_counter NAME -> "PACKETS BYTES" of the named nft counter in the fw namespace.
+fw_counter() {
+  nsx "$NS_FW" nft list counter inet labfw "$1" 2>/dev/null |
+    awk '/packets/ { for (i = 1; i < NF; i++) { if ($i == "packets") p = $(i+1); if ($i == "bytes") b = $(i+1) } }
+         END { printf "%d %d\n", p, b }'
+}
+fw_counter_packets() { local c; c=$(fw_counter "$1"); echo "${c%% *}"; }
+fw_counter_bytes() { local c; c=$(fw_counter "$1"); echo "${c##* }"; }
+
+# udp_echo NS HOST PORT PAYLOAD [SOCAT_ADDR_OPTS]: send one datagram, print the reply (if
+# any). Returns 0 iff the reply equals the payload. Bounded to ~4 s.
+udp_echo() {
+  local ns=$1 host=$2 port=$3 payload=$4 opts=${5:-} reply
+  reply=$(printf '%s\n' "$payload" |
+    timeout 6 ip netns exec "$ns" socat -t 3 -T 3 - "UDP4:$host:$port$opts" 2>/dev/null)
+  printf '%s' "$reply"
+  [[ $reply == "$payload" ]]
+}
+
+# tcp_connect NS HOST PORT [TIMEOUT]: 0 iff a TCP connection can be established.
+tcp_connect() {
+  local ns=$1 host=$2 port=$3 t=${4:-3}
+  timeout $((t + 3)) ip netns exec "$ns" socat -u /dev/null "TCP4:$host:$port,connect-timeout=$t" 2>/dev/null
+}
+
+# tcp_request NS HOST PORT [INPUT] [TIMEOUT]: connect, send INPUT, print everything received.
+tcp_request() {
+  local ns=$1 host=$2 port=$3 input=${4:-} t=${5:-5}
+  printf '%s' "$input" |
+    timeout $((t + 3)) ip netns exec "$ns" socat -t "$t" -T "$t" - "TCP4:$host:$port,connect-timeout=$t" 2>/dev/null
+}
+
+# ping_ok NS HOST [COUNT]: quiet ping, 0 iff at least one reply.
+ping_ok() {
+  local ns=$1 host=$2 count=${3:-1}
+  timeout $((count * 2 + 3)) ip netns exec "$ns" ping -n -q -c "$count" -W 1 -i 0.2 "$host" >/dev/null 2>&1
+}
+
+# wait_listen NS PROTO(t|u) PORT [TIMEOUT]: wait until something listens on PORT in NS.
+wait_listen() {
+  local ns=$1 proto=$2 port=$3 t=${4:-5} i
+  for ((i = 0; i < t * 10; i++)); do
+    [[ -n $(ip netns exec "$ns" ss -Hln"$proto" "sport = :$port" 2>/dev/null) ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# now_s: seconds since epoch with nanoseconds, for throughput measurements.
+now_s() { date +%s.%N; }
+
+# mb_per_s BYTES SECONDS -> "123.4"
+mb_per_s() { awk -v b="$1" -v s="$2" 'BEGIN { if (s <= 0) s = 1e-9; printf "%.1f", b / 1e6 / s }'; }
