@@ -49,6 +49,7 @@ public:
         head_ += n;
         if (head_ == tail_) head_ = tail_ = 0;
     }
+    void clear() { head_ = tail_ = 0; }
     // Frees the buffer when nothing is queued (for idle sessions).
     void release_if_empty() {
         if (empty()) buf_.reset();

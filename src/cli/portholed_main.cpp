@@ -24,10 +24,13 @@ int main(int argc, char** argv) {
     app.allow_config_extras(false);
 
     concentrator::ConcentratorOptions o;
-    std::string listen = "0.0.0.0:443", tls_min = "1.3", pool, pool6, log_level = "info";
+    std::vector<std::string> listen{"0.0.0.0:443"};
+    std::string tls_min = "1.3", pool, pool6, log_level = "info";
     std::vector<std::string> push_routes, dns;
     unsigned handshake_timeout = 10;
-    app.add_option("--listen", listen, "Address:port to accept UEs on")->capture_default_str();
+    app.add_option("--listen", listen,
+                   "ADDRESS:PORT to accept UEs on ([v6]:port for IPv6; repeatable)")
+        ->capture_default_str();
     app.add_option("--cert", o.cert_file, "Server certificate chain (PEM)")->required();
     app.add_option("--key", o.key_file, "Server private key (PEM)")->required();
     app.add_option("--client-ca", o.client_ca_file, "CA that issues UE certificates (PEM)")
@@ -60,6 +63,13 @@ int main(int argc, char** argv) {
     app.add_option("--handshake-timeout", handshake_timeout,
                    "Seconds a UE may take for TLS and configuration")
         ->capture_default_str()->check(CLI::Range(1, 300));
+    std::vector<std::string> static_addresses;
+    app.add_flag("--allow-ue-to-ue", o.allow_ue_to_ue,
+                 "Let UEs reach each other's inner addresses (isolated by default)");
+    app.add_option("--lease-file", o.lease_file,
+                   "File that keeps each identity's address across restarts (written atomically)");
+    app.add_option("--static-address", static_addresses,
+                   "IDENTITY=ADDRESS: always give this identity this address (repeatable)");
     app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
 
     std::signal(SIGPIPE, SIG_IGN);  // a peer's reset must be an error return, not a kill
@@ -73,11 +83,13 @@ int main(int argc, char** argv) {
     auto level = cli::parse_log_level(log_level);
     if (!level) return fail(level.error().message);
     log::set_level(*level);
-    auto hp = cli::parse_host_port(listen, 443);
-    if (!hp) return fail(hp.error().context("listen").message);
-    auto addr = IpAddress::parse(hp->host);
-    if (!addr) return fail(fmt::format("listen: '{}' is not an IP address", hp->host));
-    o.listen = {*addr, hp->port};
+    for (const auto& l : listen) {
+        auto hp = cli::parse_host_port(l, 443);
+        if (!hp) return fail(hp.error().context("listen").message);
+        auto addr = IpAddress::parse(hp->host);
+        if (!addr) return fail(fmt::format("listen: '{}' is not an IP address", hp->host));
+        o.listen.push_back({*addr, hp->port});
+    }
     auto tv = cli::parse_tls_version(tls_min);
     if (!tv) return fail(tv.error().message);
     o.tls_min = *tv;
@@ -100,6 +112,14 @@ int main(int argc, char** argv) {
         o.dns.push_back(*a);
     }
     o.handshake_timeout = std::chrono::seconds(handshake_timeout);
+    for (const auto& sa : static_addresses) {
+        auto eq = sa.rfind('=');
+        auto a = eq == std::string::npos ? Result<IpAddress>(make_error("no '='"))
+                                         : IpAddress::parse(sa.substr(eq + 1));
+        if (!a || eq == 0)
+            return fail(fmt::format("static-address '{}': expected IDENTITY=ADDRESS", sa));
+        o.static_addresses.emplace_back(sa.substr(0, eq), *a);
+    }
 
     auto c = concentrator::Concentrator::create(o);
     if (!c) return fail(c.error().message);

@@ -1,11 +1,18 @@
 #include "concentrator/concentrator.hpp"
 
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <fstream>
+#include <cstring>
+#include <sstream>
 
 #include "base/log.hpp"
 #include "net/tcp_socket.hpp"
 #include "packet/ip_packet.hpp"
+#include "session/lease_file.hpp"
 
 namespace porthole::concentrator {
 
@@ -58,6 +65,19 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
         c->pool6_.emplace(std::move(*p));
     }
 
+    for (const auto& [identity, addr] : opt.static_addresses) {
+        auto* pool = addr.is_v4() ? (c->pool4_ ? &*c->pool4_ : nullptr)
+                                  : (c->pool6_ ? &*c->pool6_ : nullptr);
+        if (!pool || !pool->reserve(identity, addr))
+            return make_error("static address {} for '{}': not in a pool, the pool's gateway, or "
+                              "already given to another identity",
+                              addr, identity);
+    }
+    for (auto* pool : {c->pool4_ ? &*c->pool4_ : nullptr, c->pool6_ ? &*c->pool6_ : nullptr})
+        if (pool) c->policy_.add_pool(pool->prefix(), pool->gateway());
+    c->policy_.set_allow_ue_to_ue(opt.allow_ue_to_ue);
+    if (auto r = c->load_leases(); !r) return r.error();
+
     auto nl = tun::Netlink::open();
     if (!nl) return nl.error();
     c->netlink_.emplace(std::move(*nl));
@@ -82,11 +102,17 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
     }
     warn_if_forwarding_off(opt);
 
-    auto lfd = net::listen_tcp(opt.listen);
-    if (!lfd) return lfd.error();
-    c->listen_fd_ = std::move(*lfd);
-
-    if (auto r = c->loop_.add(c->listen_fd_.get(), EPOLLIN, &c->listener_h_); !r) return r.error();
+    if (opt.listen.empty()) return make_error("no listen address");
+    for (const auto& ep : opt.listen) {
+        auto lfd = net::listen_tcp(ep);
+        if (!lfd) return lfd.error();
+        auto l = std::make_unique<Listener>();
+        l->self = c.get();
+        l->fd = std::move(*lfd);
+        l->local = ep;
+        if (auto r = c->loop_.add(l->fd.get(), EPOLLIN, l.get()); !r) return r.error();
+        c->listeners_.push_back(std::move(l));
+    }
     if (auto r = c->loop_.add(c->tun_.fd(), EPOLLIN, &c->tun_h_); !r) return r.error();
     if (auto r = c->loop_.add(c->signals_.fd(), EPOLLIN, &c->signals_h_); !r) return r.error();
     return c;
@@ -101,7 +127,6 @@ Concentrator::Concentrator(const ConcentratorOptions& opt, net::EventLoop loop,
       tls_(std::move(tls)),
       rx_buf_(new std::byte[kRxBufferSize]),
       tun_buf_(new std::byte[kTunBufSize]) {
-    listener_h_.self = this;
     tun_h_.self = this;
     signals_h_.self = this;
 }
@@ -112,7 +137,9 @@ int Concentrator::run() {
     std::string pools;
     if (pool4_) pools += fmt::format(" pool {}", pool4_->prefix());
     if (pool6_) pools += fmt::format(" pool6 {}", pool6_->prefix());
-    log::info("listening on {} (tun {}{}, {}, mtu {})", opt_.listen, tun_.name(), pools,
+    std::string where;
+    for (const auto& l : listeners_) where += (where.empty() ? "" : " ") + l->local.to_string();
+    log::info("listening on {} (tun {}{}, {}, mtu {})", where, tun_.name(), pools,
               opt_.nat_egress.empty() ? std::string("routed")
                                       : fmt::format("NAT via {}", opt_.nat_egress),
               opt_.mtu);
@@ -136,6 +163,8 @@ int Concentrator::run() {
             if (auto* c = find(id)) c->resume();
         reap();
     }
+    for (auto& l : listeners_) loop_.remove(l->fd.get());  // no new UEs while old ones leave
+    listeners_.clear();
     log::info("shutting down: closing {} session(s)", conns_.size());
     for (auto& [id, c] : conns_) c->close(CloseReason::shutdown, "concentrator shutting down");
     // Give the CLOSE envelopes up to the linger time to reach the UEs.
@@ -144,16 +173,17 @@ int Concentrator::run() {
         tick(Clock::now());
         reap();
     }
+    save_leases();
     log::info("stopped (drops: no_session {}, tun_write_failed {}, tx_queue_full {})",
               drops_[session::DropReason::no_session], drops_[session::DropReason::tun_write_failed],
               drops_[session::DropReason::tx_queue_full]);
     return 0;
 }
 
-void Concentrator::accept_all() {
+void Concentrator::accept_all(Listener& listener) {
     for (size_t i = 0; i < kAcceptBatch; ++i) {
         Endpoint peer;
-        auto fd = net::accept_tcp(listen_fd_.get(), peer);
+        auto fd = net::accept_tcp(listener.fd.get(), peer);
         if (!fd) {
             log::warn("{}", fd.error().message);  // EMFILE and the like: try again next wake-up
             return;
@@ -217,10 +247,11 @@ void Concentrator::read_tun() {
 }
 
 void Concentrator::deliver_to_tun(std::span<const std::byte> pkt) {
+    if (!policy_.allowed(pkt)) return drops_.add(session::DropReason::ue_to_ue);
     if (auto r = tun_.write(pkt); !r) drops_.add(session::DropReason::tun_write_failed);
 }
 
-void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigRequest& /*req*/) {
+void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigRequest& req) {
     const std::string& identity = conn.identity();
     // One live session per identity: a new connection replaces the old one cleanly.
     if (auto it = by_identity_.find(identity); it != by_identity_.end() && it->second != conn.id()) {
@@ -241,6 +272,15 @@ void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigReq
         }
         a.ipv6 = pool6_->with_pool_length(*addr);
     }
+    // The session token names this identity's lease; a UE that presents it is resuming.
+    auto& token = tokens_[identity];
+    bool resumed = !req.session_token.empty() && req.session_token == token;
+    if (token.empty()) {
+        token.resize(16);
+        RAND_bytes(reinterpret_cast<unsigned char*>(token.data()), int(token.size()));
+    }
+    a.session_token = token;
+    leases_dirty_ = true;
     a.routes = opt_.push_routes;
     a.dns = opt_.dns;
     a.mtu = opt_.mtu;
@@ -248,7 +288,7 @@ void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigReq
     if (a.ipv4) table_.insert(a.ipv4->addr, conn.id());
     if (a.ipv6) table_.insert(a.ipv6->addr, conn.id());
     by_identity_[identity] = conn.id();
-    log::info("session {} [{}]: assigned{}{}", conn.id(), identity,
+    log::info("session {} [{}]: {}{}{}", conn.id(), identity, resumed ? "resumed" : "assigned",
               a.ipv4 ? " " + a.ipv4->to_string() : "", a.ipv6 ? " " + a.ipv6->to_string() : "");
     conn.assign(std::move(a));
 }
@@ -285,6 +325,57 @@ void Concentrator::reap() {
 
 void Concentrator::tick(session::TimePoint now) {
     for (auto& [id, c] : conns_) c->on_timer(now);
+    if (leases_dirty_) save_leases();
+}
+
+Result<void> Concentrator::load_leases() {
+    if (opt_.lease_file.empty()) return ok();
+    std::ifstream f(opt_.lease_file);
+    if (!f) {
+        if (errno == ENOENT) return ok();  // first start
+        return sys_error(fmt::format("lease file {}", opt_.lease_file), errno);
+    }
+    std::stringstream text;
+    text << f.rdbuf();
+    auto leases = session::parse_leases(text.str());
+    if (!leases) return leases.error().context(opt_.lease_file);
+    size_t restored = 0;
+    for (auto& l : *leases) {
+        auto* pool = l.address.is_v4() ? (pool4_ ? &*pool4_ : nullptr) : (pool6_ ? &*pool6_ : nullptr);
+        if (pool && pool->remember(l.identity, l.address)) ++restored;
+        if (!l.token.empty()) tokens_[l.identity] = std::move(l.token);
+    }
+    log::info("restored {} lease(s) of {} from {}", restored, leases->size(), opt_.lease_file);
+    return ok();
+}
+
+void Concentrator::save_leases() {
+    leases_dirty_ = false;
+    if (opt_.lease_file.empty()) return;
+    std::vector<session::Lease> leases;
+    for (auto* pool : {pool4_ ? &*pool4_ : nullptr, pool6_ ? &*pool6_ : nullptr}) {
+        if (!pool) continue;
+        for (auto& [identity, addr] : pool->remembered()) {
+            auto t = tokens_.find(identity);
+            leases.push_back({identity, addr, t == tokens_.end() ? std::vector<std::byte>{} : t->second});
+        }
+    }
+    // Atomic replace: a crash leaves either the old file or the new one, never half of one.
+    std::string text = session::format_leases(leases);
+    std::string tmp = opt_.lease_file + ".tmp";
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    bool good = fd.valid();
+    for (size_t off = 0; good && off < text.size();) {
+        ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
+        if (n <= 0) good = false;
+        else off += size_t(n);
+    }
+    good = good && ::fsync(fd.get()) == 0;
+    fd.reset();
+    if (!good || ::rename(tmp.c_str(), opt_.lease_file.c_str()) != 0) {
+        log::warn("cannot write lease file {}: {}", opt_.lease_file, std::strerror(errno));
+        ::unlink(tmp.c_str());
+    }
 }
 
 void Concentrator::on_signal() {

@@ -24,6 +24,7 @@
 #include "net/nat_table.hpp"
 #include "session/address_pool.hpp"
 #include "session/drop_reason.hpp"
+#include "session/forward_policy.hpp"
 #include "session/session_table.hpp"
 #include "tls/tls_context.hpp"
 #include "tun/netlink.hpp"
@@ -43,6 +44,7 @@ public:
     // --- used by UeConnection ---
     net::EventLoop& loop() { return loop_; }
     std::span<std::byte> rx_buffer() { return {rx_buf_.get(), kRxBufferSize}; }
+    // A packet a UE sent (source already checked): forwarded unless the policy forbids it.
     void deliver_to_tun(std::span<const std::byte> ip_packet);
     void on_config_request(UeConnection& conn, const packet::ConfigRequest& req);
     void on_session_end(UeConnection& conn);
@@ -55,8 +57,10 @@ public:
 
 private:
     struct Listener final : net::EventHandler {
-        Concentrator* self;
-        void on_event(uint32_t) override { self->accept_all(); }
+        Concentrator* self = nullptr;
+        Fd fd;
+        Endpoint local;
+        void on_event(uint32_t) override { self->accept_all(*this); }
     };
     struct TunReader final : net::EventHandler {
         Concentrator* self;
@@ -69,11 +73,13 @@ private:
 
     Concentrator(const ConcentratorOptions& opt, net::EventLoop loop, net::SignalFd signals,
                  tun::TunDevice tun, tls::TlsContext tls);
-    void accept_all();
+    void accept_all(Listener& listener);
     void read_tun();
     void on_signal();
     void tick(session::TimePoint now);
     void reap();
+    Result<void> load_leases();
+    void save_leases();
     UeConnection* find(session::SessionId id);
 
     ConcentratorOptions opt_;
@@ -84,11 +90,13 @@ private:
     std::optional<tun::Netlink> netlink_;
     std::vector<tun::NetlinkHandle> addresses_;
     std::optional<net::NatTable> nat_;
-    Fd listen_fd_;
     std::optional<session::AddressPool> pool4_, pool6_;
     session::SessionTable table_;
     std::unordered_map<session::SessionId, std::unique_ptr<UeConnection>> conns_;
     std::unordered_map<std::string, session::SessionId> by_identity_;
+    std::unordered_map<std::string, std::vector<std::byte>> tokens_;  // identity -> session token
+    session::ForwardPolicy policy_;
+    bool leases_dirty_ = false;
     std::vector<std::unique_ptr<UeConnection>> graveyard_;
     std::vector<session::SessionId> deferred_;
     std::vector<UeConnection*> dirty_;
@@ -96,7 +104,7 @@ private:
     std::unique_ptr<std::byte[]> tun_buf_;
     session::SessionId next_id_ = 1;
     session::DropCounters drops_;
-    Listener listener_h_;
+    std::vector<std::unique_ptr<Listener>> listeners_;
     TunReader tun_h_;
     Signals signals_h_;
     bool stopping_ = false;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/ip_address.hpp"
@@ -14,7 +15,7 @@
 namespace porthole::concentrator {
 
 struct ConcentratorOptions {
-    Endpoint listen;
+    std::vector<Endpoint> listen;  // one listener each (e.g. an IPv4 and an IPv6 address)
     std::string cert_file, key_file, client_ca_file;
     tls::TlsVersion tls_min = tls::TlsVersion::v1_3;
     std::optional<Prefix> pool4;          // the concentrator's TUN takes the first host address
@@ -30,6 +31,9 @@ struct ConcentratorOptions {
     size_t max_envelope = 16384;
     size_t session_queue_bytes = 256 * 1024;
     std::chrono::seconds handshake_timeout{10};
+    bool allow_ue_to_ue = false;          // isolation between UEs is the default
+    std::string lease_file;               // empty: leases kept in memory only
+    std::vector<std::pair<std::string, IpAddress>> static_addresses;  // identity -> address
 };
 
 }  // namespace porthole::concentrator

@@ -6,6 +6,7 @@
 
 #include "base/log.hpp"
 #include "concentrator/concentrator.hpp"
+#include "net/tcp_socket.hpp"
 #include "packet/envelope.hpp"
 
 namespace porthole::concentrator {
@@ -113,7 +114,10 @@ void UeConnection::handle_output() {
 
 void UeConnection::assign(packet::ConfigAssign assignment) {
     session::ServerOutput out;
+    auto keepalive = std::chrono::seconds(assignment.keepalive_s);
     core_.assign(std::move(assignment), Clock::now(), out);
+    // Unacknowledged data older than the dead-peer time means the path is gone.
+    net::set_user_timeout(socket_.get(), keepalive * (owner_.options().dead_after_missed + 1));
     if (!tx_.append(out.to_peer)) log::warn("{}: send queue full at assignment", tag());
     dirty_ = false;
     flush();

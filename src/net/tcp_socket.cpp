@@ -51,6 +51,11 @@ void set_nodelay(int fd) {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+void set_user_timeout(int fd, std::chrono::milliseconds timeout) {
+    unsigned ms = unsigned(timeout.count());
+    ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+}
+
 Result<Fd> listen_tcp(const Endpoint& local, int backlog) {
     auto what = [&] { return fmt::format("listen on {}", local); };
     Fd fd(::socket(local.addr.is_v4() ? AF_INET : AF_INET6,
@@ -58,6 +63,8 @@ Result<Fd> listen_tcp(const Endpoint& local, int backlog) {
     if (!fd) return sys_error(what(), errno);
     int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // An IPv6 listener takes IPv6 only, so that [::]:443 and 0.0.0.0:443 can both be listened on.
+    if (local.addr.is_v6()) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     sockaddr_storage ss;
     socklen_t len = to_sockaddr(local, ss);
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) {

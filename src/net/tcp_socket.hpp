@@ -17,6 +17,9 @@ Result<Fd> accept_tcp(int listen_fd, Endpoint& peer);
 Result<Fd> connect_tcp(const Endpoint& remote, std::chrono::milliseconds timeout);
 // TCP_NODELAY: envelopes are batched by us, never by Nagle.
 void set_nodelay(int fd);
+// TCP_USER_TIMEOUT: unacknowledged data older than this aborts the connection, so a black-holed
+// path is noticed in the keep-alive's time, not after minutes of retransmissions.
+void set_user_timeout(int fd, std::chrono::milliseconds timeout);
 Endpoint sockaddr_to_endpoint(const void* sockaddr);
 
 }  // namespace porthole::net

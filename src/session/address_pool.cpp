@@ -55,6 +55,12 @@ void AddressPool::take(uint32_t i, std::string_view identity) {
 
 std::optional<IpAddress> AddressPool::allocate(std::string_view identity) {
     if (used_count_ == size_) return std::nullopt;
+    for (const auto& [index, owner] : reserved_) {
+        if (owner != identity) continue;
+        if (used_at(index)) return std::nullopt;  // its static address is busy (old session)
+        take(index, identity);
+        return address_of(index);
+    }
     if (auto it = remembered_.find(std::string(identity)); it != remembered_.end()) {
         if (!used_at(it->second)) {
             take(it->second, identity);
@@ -65,7 +71,7 @@ std::optional<IpAddress> AddressPool::allocate(std::string_view identity) {
     for (int pass = 0; pass < 2; ++pass) {
         for (uint32_t n = 0; n < size_; ++n) {
             uint32_t i = (cursor_ + n) % size_;
-            if (used_at(i) || (pass == 0 && !owner_[i].empty())) continue;
+            if (used_at(i) || (pass == 0 && !owner_[i].empty()) || reserved_.count(i)) continue;
             cursor_ = (i + 1) % size_;
             take(i, identity);
             return address_of(i);
@@ -77,8 +83,38 @@ std::optional<IpAddress> AddressPool::allocate(std::string_view identity) {
 bool AddressPool::allocate_exact(std::string_view identity, const IpAddress& addr) {
     auto i = index_of(addr);
     if (!i || used_at(*i)) return false;
+    if (auto r = reserved_.find(*i); r != reserved_.end() && r->second != identity) return false;
     take(*i, identity);
     return true;
+}
+
+bool AddressPool::remember(std::string_view identity, const IpAddress& addr) {
+    auto i = index_of(addr);
+    if (!i || used_at(*i) || identity.empty()) return false;
+    if (auto r = reserved_.find(*i); r != reserved_.end() && r->second != identity) return false;
+    if (!owner_[*i].empty()) remembered_.erase(owner_[*i]);
+    if (auto it = remembered_.find(std::string(identity)); it != remembered_.end())
+        owner_[it->second].clear();
+    owner_[*i] = std::string(identity);
+    remembered_[std::string(identity)] = *i;
+    return true;
+}
+
+bool AddressPool::reserve(std::string_view identity, const IpAddress& addr) {
+    auto i = index_of(addr);
+    if (!i) return false;
+    if (auto r = reserved_.find(*i); r != reserved_.end()) return r->second == identity;
+    for (const auto& [index, owner] : reserved_)
+        if (owner == identity) return false;  // one static address per identity and family
+    reserved_.emplace(*i, std::string(identity));
+    return true;
+}
+
+std::vector<std::pair<std::string, IpAddress>> AddressPool::remembered() const {
+    std::vector<std::pair<std::string, IpAddress>> out;
+    out.reserve(remembered_.size());
+    for (const auto& [identity, index] : remembered_) out.emplace_back(identity, address_of(index));
+    return out;
 }
 
 void AddressPool::release(const IpAddress& addr) {

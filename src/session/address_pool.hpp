@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "base/ip_address.hpp"
@@ -34,6 +35,14 @@ public:
     bool allocate_exact(std::string_view identity, const IpAddress& addr);
     void release(const IpAddress& addr);
 
+    // Restores what an earlier run remembered: identity last held addr (not in use now).
+    bool remember(std::string_view identity, const IpAddress& addr);
+    // A static address: only identity is ever given addr. False if addr is outside the pool or
+    // already reserved for someone else.
+    bool reserve(std::string_view identity, const IpAddress& addr);
+    // identity -> address it holds or last held (for the lease file).
+    [[nodiscard]] std::vector<std::pair<std::string, IpAddress>> remembered() const;
+
     [[nodiscard]] bool contains(const IpAddress& a) const;
     [[nodiscard]] bool in_use(const IpAddress& a) const;
     [[nodiscard]] uint32_t capacity() const { return size_; }
@@ -54,6 +63,7 @@ private:
     std::vector<uint64_t> used_;
     std::vector<std::string> owner_;  // identity that last held each index ("" = never held)
     std::unordered_map<std::string, uint32_t> remembered_;  // identity -> index it last held
+    std::unordered_map<uint32_t, std::string> reserved_;    // static addresses: index -> identity
 };
 
 }  // namespace porthole::session

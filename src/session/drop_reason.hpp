@@ -14,11 +14,13 @@ enum class DropReason : uint8_t {
     tx_queue_full,          // the session's send queue was at its bound
     tun_write_failed,       // the TUN device refused the packet (queue full, ...)
     not_ip,                 // TUN gave us something that is not an IP packet
+    ue_to_ue,               // a UE addressed another UE while isolation is on
     count_
 };
 
 inline constexpr std::array<std::string_view, size_t(DropReason::count_)> kDropReasonNames = {
-    "spoofed_source", "before_config", "no_session", "tx_queue_full", "tun_write_failed", "not_ip"};
+    "spoofed_source", "before_config", "no_session", "tx_queue_full", "tun_write_failed", "not_ip",
+    "ue_to_ue"};
 
 class DropCounters {
 public:

@@ -1,0 +1,17 @@
+#include "session/forward_policy.hpp"
+
+#include "packet/ip_packet.hpp"
+
+namespace porthole::session {
+
+bool ForwardPolicy::allowed(std::span<const std::byte> packet) const {
+    if (allow_ue_to_ue_) return true;
+    auto ip = packet::IpPacket::parse(packet);
+    if (!ip) return false;
+    IpAddress dst = ip->destination();
+    for (const auto& p : pools_)
+        if (p.prefix.contains(dst) && dst != p.gateway) return false;
+    return true;
+}
+
+}  // namespace porthole::session
