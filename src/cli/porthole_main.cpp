@@ -47,6 +47,10 @@ int main(int argc, char** argv) {
     connect->add_option("--dead-after-missed", o.dead_after_missed,
                         "Keep-alive intervals without a word before the concentrator is dead")
         ->capture_default_str()->check(CLI::Range(1, 100));
+    unsigned reconnect_max = 30;
+    connect->add_option("--reconnect-max", reconnect_max,
+                        "Longest wait between reconnect attempts, seconds (backoff from 1 s)")
+        ->capture_default_str()->check(CLI::Range(1, 3600));
     connect->add_option("--log-level", log_level, "debug, info, warn or error")
         ->capture_default_str();
 
@@ -69,6 +73,7 @@ int main(int argc, char** argv) {
     if (!tv) return fail(tv.error().message);
     o.tls_min = *tv;
     o.connect_timeout = std::chrono::seconds(connect_timeout);
+    o.reconnect_max = std::chrono::seconds(reconnect_max);
 
     if (::geteuid() != 0)
         log::debug("not running as root: creating the TUN device needs CAP_NET_ADMIN");

@@ -19,6 +19,9 @@ struct ClientOptions {
     std::chrono::seconds connect_timeout{10};
     unsigned dead_after_missed = 3;
     size_t queue_bytes = 1024 * 1024;
+    // After a session has been up, a lost connection is retried with exponential backoff
+    // (1 s doubling up to this, with jitter) while the TUN device and routes stay in place.
+    std::chrono::seconds reconnect_max{30};
 };
 
 }  // namespace porthole::client

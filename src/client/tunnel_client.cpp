@@ -2,6 +2,7 @@
 
 #include <netdb.h>
 #include <csignal>
+#include <random>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -40,8 +41,9 @@ Result<Endpoint> resolve(const std::string& host, uint16_t port) {
 
 TunnelClient::TunnelClient(ClientOptions options)
     : opt_(std::move(options)),
-      core_(session::ClientSession::Options{packet::kMaxEnvelopeSize, {}, opt_.connect_timeout,
-                                            opt_.dead_after_missed}),
+      core_options_{packet::kMaxEnvelopeSize, {}, opt_.connect_timeout, opt_.dead_after_missed},
+      core_(core_options_),
+      backoff_(session::seconds(1), opt_.reconnect_max),
       tx_(opt_.queue_bytes),
       rx_buf_(new std::byte[kRxBufferSize]) {
     socket_h_.self = tun_h_.self = signal_h_.self = this;
@@ -81,10 +83,80 @@ Result<void> TunnelClient::run() {
     if (!route) return route.error().context(fmt::format("no route to the concentrator {}", server_.addr));
     to_server_ = *route;
 
+    std::mt19937_64 rng{std::random_device{}()};
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    for (;;) {
+        auto r = run_session();
+        if (stop_) return ok();
+        if (r) r = make_error("session ended");  // forward() only returns ok on a signal
+        if (!ever_up_ || fatal_) return r;
+        auto delay = backoff_.next(uniform(rng));
+        log::warn("connection lost: {}; reconnecting in {:.1f} s (the tunnel device and routes stay)",
+                  r.error().message, std::chrono::duration<double>(delay).count());
+        if (sleep_or_signal(delay)) return ok();
+    }
+}
+
+Result<void> TunnelClient::run_session() {
+    // Fresh per-connection state. Whatever was queued for the old connection is dropped: its
+    // head envelope may be half-sent, and its packets are stale by now.
+    loop_.reset();
+    tls_.reset();
+    socket_.reset();
+    tx_.clear();
+    failure_.reset();
+    fatal_ = false;
+    socket_out_ = false;
+    tun_reading_ = true;
+    core_options_.request.session_token = session_token_;
+    core_ = session::ClientSession(core_options_);
+
     if (auto r = connect(); !r || stop_) return r;
     if (auto r = configure(); !r || stop_) return r;
-    if (auto r = apply_network(); !r) return r;
+    const auto& a = core_.assignment();
+    session_token_ = a.session_token;
+    if (applied_assignment_ && !(*applied_assignment_ == a)) {
+        log::info("the concentrator assigned a different configuration: re-applying it");
+        while (!applied_.empty()) applied_.pop_back();
+        applied_assignment_.reset();
+    }
+    if (!applied_assignment_) {
+        if (auto r = apply_network(); !r) {
+            fatal_ = true;
+            return r;
+        }
+        applied_assignment_ = a;
+    } else {
+        log::info("tunnel up again: {} with the same configuration ({}; {} packets dropped "
+                  "while down)",
+                  tun_->name(), tls_->description(), dropped_while_down_);
+        dropped_while_down_ = 0;
+    }
+    ever_up_ = true;
+    backoff_.reset();
+    // A black-holed path shows as unacknowledged data: give up on it in the keep-alive's time.
+    net::set_user_timeout(socket_.get(),
+                          std::chrono::seconds(a.keepalive_s ? a.keepalive_s : 20) *
+                              opt_.dead_after_missed);
     return forward();
+}
+
+bool TunnelClient::sleep_or_signal(session::Duration d) {
+    auto deadline = Clock::now() + d;
+    for (;;) {
+        auto now = Clock::now();
+        if (now >= deadline) return false;
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+        pollfd p[2] = {{signals_->fd(), POLLIN, 0}, {tun_->fd(), POLLIN, 0}};
+        if (::poll(p, 2, int(ms) + 1) > 0) {
+            if (p[1].revents) discard_tun();
+            int sig = p[0].revents ? signals_->take() : 0;
+            if (sig != 0 && sig != SIGHUP) {
+                stop_ = true;
+                return true;
+            }
+        }
+    }
 }
 
 TunnelClient::Wait TunnelClient::wait_socket(bool for_write, session::TimePoint deadline) {
@@ -92,14 +164,27 @@ TunnelClient::Wait TunnelClient::wait_socket(bool for_write, session::TimePoint 
         auto now = Clock::now();
         if (now >= deadline) return Wait::timeout;
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
-        pollfd p[2] = {{socket_.get(), short(POLLIN | (for_write ? POLLOUT : 0)), 0},
-                       {signals_->fd(), POLLIN, 0}};
-        int n = ::poll(p, 2, int(ms) + 1);
+        pollfd p[3] = {{socket_.get(), short(POLLIN | (for_write ? POLLOUT : 0)), 0},
+                       {signals_->fd(), POLLIN, 0},
+                       {ever_up_ ? tun_->fd() : -1, POLLIN, 0}};
+        int n = ::poll(p, 3, int(ms) + 1);
         if (n < 0 && errno != EINTR) return Wait::timeout;
-        if (n > 0 && p[1].revents) {
-            if (signals_->take() != 0) return Wait::signal;
-        }
-        if (n > 0 && p[0].revents) return Wait::ready;
+        if (n <= 0) continue;
+        if (p[1].revents && signals_->take() != 0) return Wait::signal;
+        if (p[2].revents) discard_tun();
+        if (p[0].revents) return Wait::ready;
+    }
+}
+
+void TunnelClient::discard_tun() {
+    // Between connections the routes still lead into the TUN device. Its packets are dropped
+    // (and counted) rather than left to queue there: delivered after a reconnect they would
+    // only be stale, and the apps' own retransmissions do better.
+    std::byte buf[2048];
+    for (int i = 0; i < 1024; ++i) {
+        auto n = tun_->read(buf);
+        if (!n || *n == 0) return;
+        ++dropped_while_down_;
     }
 }
 
@@ -150,10 +235,16 @@ Result<void> TunnelClient::configure() {
             core_.on_bytes({rx_buf_.get(), r.bytes}, Clock::now(), out_);
             tx_.append(out_.to_peer);
             if (out_.closed)
+                fatal_ = out_.closed->reason != CloseReason::pool_exhausted &&
+                         out_.closed->reason != CloseReason::server_full &&
+                         out_.closed->reason != CloseReason::shutdown;
+            if (out_.closed)
                 return make_error("the concentrator refused the session: {}",
                               packet::describe(*out_.closed));
             continue;
         }
+        if (r.status == tls::TlsStatus::failed || r.status == tls::TlsStatus::closed)
+            fatal_ = tls_->error().rfind("authentication refused", 0) == 0;
         if (r.status == tls::TlsStatus::failed) return make_error("{}", tls_->error());
         if (r.status == tls::TlsStatus::closed)
             return make_error("{}", tls_->error().empty()
@@ -312,6 +403,13 @@ void TunnelClient::handle_output() {
         if (auto r = tun_->write(pkt); !r) log::debug("TUN write: {}", r.error().message);
     if (!out_.to_peer.empty()) tx_.append(out_.to_peer);
     if (out_.closed) {
+        using R = CloseReason;
+        auto why = out_.closed->reason;
+        // These say "do not come back": someone else took our identity, the operator kicked
+        // us, or we are not allowed in. Everything else (shutdown, dead peer, ...) is retried.
+        if (out_.closed_by_peer && (why == R::auth_failed || why == R::replaced ||
+                                    why == R::admin || why == R::unsupported_version))
+            fatal_ = true;
         if (out_.closed_by_peer)
             fail(make_error("the concentrator closed the session: {}",
                             packet::describe(*out_.closed)));

@@ -22,6 +22,7 @@
 #include "base/result.hpp"
 #include "client/client_options.hpp"
 #include "net/event_loop.hpp"
+#include "session/backoff.hpp"
 #include "session/client_session.hpp"
 #include "tls/tls_connection.hpp"
 #include "tls/tls_context.hpp"
@@ -44,6 +45,10 @@ private:
         void on_event(uint32_t ev) override { (self->*fn)(ev); }
     };
 
+    // One connection: connect, configure, (re)apply the network, forward until it ends.
+    Result<void> run_session();
+    // Sleeps for d unless a signal comes first (then true).
+    bool sleep_or_signal(session::Duration d);
     Result<void> connect();
     Result<void> configure();
     Result<void> apply_network();
@@ -51,6 +56,7 @@ private:
     // Waits for the socket (read, or write too) or a signal, until deadline.
     enum class Wait { ready, signal, timeout };
     Wait wait_socket(bool for_write, session::TimePoint deadline);
+    void discard_tun();
     void on_socket(uint32_t events);
     void on_tun(uint32_t events);
     void on_signal(uint32_t events);
@@ -74,7 +80,13 @@ private:
     std::optional<tls::TlsConnection> tls_;
     std::optional<net::SignalFd> signals_;
     std::optional<net::EventLoop> loop_;
+    session::ClientSession::Options core_options_;
     session::ClientSession core_;
+    session::Backoff backoff_;
+    std::vector<std::byte> session_token_;
+    std::optional<packet::ConfigAssign> applied_assignment_;
+    bool ever_up_ = false;
+    bool fatal_ = false;  // the last failure is not worth a reconnect
     session::ClientOutput out_;
     ByteQueue tx_;
     std::unique_ptr<std::byte[]> rx_buf_;
@@ -83,6 +95,7 @@ private:
     bool tun_reading_ = true;
     bool stop_ = false;
     uint64_t dropped_foreign_source_ = 0;
+    uint64_t dropped_while_down_ = 0;
     std::optional<Error> failure_;
 };
 
