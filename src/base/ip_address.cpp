@@ -101,8 +101,10 @@ Prefix Prefix::network() const {
     for (size_t i = 0; i < b.size(); ++i) {
         unsigned first_bit = unsigned(i) * 8;
         uint8_t mask = 0;
-        if (first_bit + 8 <= len) mask = 0xff;
-        else if (first_bit < len) mask = uint8_t(0xff << (8 - (len - first_bit)));
+        if (first_bit + 8 <= len)
+            mask = 0xff;
+        else if (first_bit < len)
+            mask = uint8_t(0xff << (8 - (len - first_bit)));
         raw[i] = std::byte(b[i] & mask);
     }
     out = addr.is_v4() ? IpAddress::v4_bytes(std::span<const std::byte, 4>(raw.data(), 4))
@@ -118,37 +120,49 @@ bool Prefix::contains(const IpAddress& a) const {
     return true;
 }
 
-std::string Prefix::to_string() const { return fmt::format("{}/{}", addr.to_string(), len); }
+std::string Prefix::to_string() const {
+    return fmt::format("{}/{}", addr.to_string(), len);
+}
 
-Result<Endpoint> Endpoint::parse(std::string_view text, uint16_t default_port) {
-    std::string_view host = text, port_text;
+Result<HostPort> parse_host_port(std::string_view text, uint16_t default_port) {
+    HostPort hp{std::string(text), default_port};
+    std::string_view port_text;
+    bool has_port = false;
     if (!text.empty() && text.front() == '[') {
         auto close = text.find(']');
         if (close == std::string_view::npos) return make_error("'{}': missing ']'", text);
-        host = text.substr(1, close - 1);
+        hp.host = std::string(text.substr(1, close - 1));
         auto rest = text.substr(close + 1);
         if (!rest.empty()) {
-            if (rest.front() != ':') return make_error("'{}': expected ':' after ']'", text);
+            if (rest.front() != ':') return make_error("'{}': expected ':PORT' after ']'", text);
             port_text = rest.substr(1);
+            has_port = true;
         }
-    } else if (auto colon = text.rfind(':');
-               colon != std::string_view::npos && text.find(':') == colon) {
-        host = text.substr(0, colon);
+    } else if (auto colon = text.find(':');
+               colon != std::string_view::npos && text.rfind(':') == colon) {
+        hp.host = std::string(text.substr(0, colon));
         port_text = text.substr(colon + 1);
+        has_port = true;
     }
-    auto addr = IpAddress::parse(host);
-    if (!addr) return addr.error();
-    Endpoint e{*addr, default_port};
-    if (!port_text.empty()) {
+    if (hp.host.empty()) return make_error("'{}': no host", text);
+    if (has_port) {
         unsigned port = 0;
         auto [end, ec] =
             std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
         if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
             port > 65535)
             return make_error("'{}': bad port", text);
-        e.port = uint16_t(port);
+        hp.port = uint16_t(port);
     }
-    return e;
+    return hp;
+}
+
+Result<Endpoint> Endpoint::parse(std::string_view text, uint16_t default_port) {
+    auto hp = parse_host_port(text, default_port);
+    if (!hp) return hp.error();
+    auto addr = IpAddress::parse(hp->host);
+    if (!addr) return addr.error();
+    return Endpoint{*addr, hp->port};
 }
 
 std::string Endpoint::to_string() const {

@@ -57,6 +57,15 @@ struct Prefix {
     friend bool operator==(const Prefix&, const Prefix&) = default;
 };
 
+struct HostPort {
+    std::string host;  // a name or an address literal, without brackets
+    uint16_t port = 0;
+};
+
+// "host", "host:443", "198.18.2.2:443", "[2001:db8::1]:443", "2001:db8::1" (a bare IPv6 address
+// has no port). An empty or out-of-range port is an error.
+Result<HostPort> parse_host_port(std::string_view text, uint16_t default_port);
+
 struct Endpoint {  // host:port, [v6]:port
     IpAddress addr;
     uint16_t port = 0;

@@ -1,38 +1,8 @@
 #include "cli/cli_parsing.hpp"
 
 #include <CLI/CLI.hpp>
-#include <charconv>
 
 namespace porthole::cli {
-
-Result<HostPort> parse_host_port(std::string_view text, uint16_t default_port) {
-    HostPort hp{std::string(text), default_port};
-    std::string_view port_text;
-    if (!text.empty() && text.front() == '[') {
-        auto close = text.find(']');
-        if (close == std::string_view::npos) return make_error("'{}': missing ']'", text);
-        hp.host = std::string(text.substr(1, close - 1));
-        auto rest = text.substr(close + 1);
-        if (!rest.empty()) {
-            if (rest.front() != ':') return make_error("'{}': expected ':PORT' after ']'", text);
-            port_text = rest.substr(1);
-        }
-    } else if (auto colon = text.find(':');
-               colon != std::string_view::npos && text.rfind(':') == colon) {
-        hp.host = std::string(text.substr(0, colon));
-        port_text = text.substr(colon + 1);
-    }
-    if (hp.host.empty()) return make_error("'{}': no host", text);
-    if (!port_text.empty()) {
-        unsigned port = 0;
-        auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-        if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
-            port > 65535)
-            return make_error("'{}': bad port", text);
-        hp.port = uint16_t(port);
-    }
-    return hp;
-}
 
 Result<tls::TlsVersion> parse_tls_version(std::string_view text) {
     if (text == "1.3") return tls::TlsVersion::v1_3;

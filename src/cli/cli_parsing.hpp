@@ -16,13 +16,8 @@ class ParseError;
 
 namespace porthole::cli {
 
-struct HostPort {
-    std::string host;
-    uint16_t port = 0;
-};
-
-// "host", "host:443", "198.18.2.2:443", "[2001:db8::1]:443", "2001:db8::1".
-Result<HostPort> parse_host_port(std::string_view text, uint16_t default_port);
+using porthole::HostPort;  // "host", "host:443", "[2001:db8::1]:443", ...
+using porthole::parse_host_port;
 Result<tls::TlsVersion> parse_tls_version(std::string_view text);
 Result<log::Level> parse_log_level(std::string_view text);
 Result<std::vector<Prefix>> parse_prefixes(const std::vector<std::string>& texts,
