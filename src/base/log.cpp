@@ -11,8 +11,12 @@ std::atomic<Level> g_level{Level::info};
 constexpr std::string_view kNames[] = {"debug", "info", "warn", "error"};
 }  // namespace
 
-void set_level(Level l) { g_level.store(l, std::memory_order_relaxed); }
-Level level() { return g_level.load(std::memory_order_relaxed); }
+void set_level(Level l) {
+    g_level.store(l, std::memory_order_relaxed);
+}
+Level level() {
+    return g_level.load(std::memory_order_relaxed);
+}
 
 bool parse_level(std::string_view text, Level& out) {
     for (size_t i = 0; i < std::size(kNames); ++i)

@@ -32,21 +32,33 @@ template <class... Args>
 template <class T>
 class [[nodiscard]] Result {
 public:
-    Result(T value) : v_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
-    Result(Error error) : v_(std::move(error)) {}      // NOLINT(google-explicit-constructor)
+    Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
+    Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
     [[nodiscard]] bool has_value() const { return v_.index() == 0; }
     explicit operator bool() const { return has_value(); }
 
-    T& value() & { assert(has_value()); return std::get<0>(v_); }
-    const T& value() const& { assert(has_value()); return std::get<0>(v_); }
-    T&& value() && { assert(has_value()); return std::get<0>(std::move(v_)); }
+    T& value() & {
+        assert(has_value());
+        return std::get<0>(v_);
+    }
+    const T& value() const& {
+        assert(has_value());
+        return std::get<0>(v_);
+    }
+    T&& value() && {
+        assert(has_value());
+        return std::get<0>(std::move(v_));
+    }
     T& operator*() & { return value(); }
     const T& operator*() const& { return value(); }
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
 
-    const Error& error() const { assert(!has_value()); return std::get<1>(v_); }
+    const Error& error() const {
+        assert(!has_value());
+        return std::get<1>(v_);
+    }
 
 private:
     std::variant<T, Error> v_;
@@ -60,13 +72,18 @@ public:
 
     [[nodiscard]] bool has_value() const { return !failed_; }
     explicit operator bool() const { return !failed_; }
-    const Error& error() const { assert(failed_); return error_; }
+    const Error& error() const {
+        assert(failed_);
+        return error_;
+    }
 
 private:
     Error error_;
     bool failed_ = false;
 };
 
-inline Result<void> ok() { return {}; }
+inline Result<void> ok() {
+    return {};
+}
 
 }  // namespace porthole

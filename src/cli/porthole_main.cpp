@@ -41,16 +41,22 @@ int main(int argc, char** argv) {
     connect->add_option("--tls-min", tls_min, "Oldest TLS version accepted: 1.3 or 1.2")
         ->capture_default_str();
     connect->add_option("--tun-name", o.tun_name, "Name of the TUN device")->capture_default_str();
-    connect->add_option("--connect-timeout", connect_timeout,
-                        "Seconds allowed for TCP, TLS and configuration")
-        ->capture_default_str()->check(CLI::Range(1, 300));
-    connect->add_option("--dead-after-missed", o.dead_after_missed,
-                        "Keep-alive intervals without a word before the concentrator is dead")
-        ->capture_default_str()->check(CLI::Range(1, 100));
+    connect
+        ->add_option("--connect-timeout", connect_timeout,
+                     "Seconds allowed for TCP, TLS and configuration")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 300));
+    connect
+        ->add_option("--dead-after-missed", o.dead_after_missed,
+                     "Keep-alive intervals without a word before the concentrator is dead")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100));
     unsigned reconnect_max = 30;
-    connect->add_option("--reconnect-max", reconnect_max,
-                        "Longest wait between reconnect attempts, seconds (backoff from 1 s)")
-        ->capture_default_str()->check(CLI::Range(1, 3600));
+    connect
+        ->add_option("--reconnect-max", reconnect_max,
+                     "Longest wait between reconnect attempts, seconds (backoff from 1 s)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 3600));
     connect->add_option("--log-level", log_level, "debug, info, warn or error")
         ->capture_default_str();
 

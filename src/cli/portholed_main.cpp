@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
         ->required();
     app.add_option("--tls-min", tls_min, "Oldest TLS version accepted: 1.3 or 1.2")
         ->capture_default_str();
-    app.add_option("--pool", pool, "IPv4 pool for UEs (CIDR); its first host is the concentrator's");
+    app.add_option("--pool", pool,
+                   "IPv4 pool for UEs (CIDR); its first host is the concentrator's");
     app.add_option("--pool6", pool6, "IPv6 pool for UEs (CIDR)");
     app.add_option("--push-route", push_routes,
                    "Route the UE sends into the tunnel (repeatable; none: full tunnel)");
@@ -46,23 +47,30 @@ int main(int argc, char** argv) {
                    "Masquerade UE traffic leaving through this interface (absent: routed mode)");
     app.add_option("--tun-name", o.tun_name, "Name of the concentrator's TUN device")
         ->capture_default_str();
-    app.add_option("--mtu", o.mtu, "Inner MTU (TUN devices)")->capture_default_str()
+    app.add_option("--mtu", o.mtu, "Inner MTU (TUN devices)")
+        ->capture_default_str()
         ->check(CLI::Range(576, 9000));
     app.add_option("--keepalive", o.keepalive_s, "Keep-alive interval assigned to UEs (seconds)")
-        ->capture_default_str()->check(CLI::Range(1, 3600));
+        ->capture_default_str()
+        ->check(CLI::Range(1, 3600));
     app.add_option("--dead-after-missed", o.dead_after_missed,
                    "Keep-alive intervals without a word before a UE is declared dead")
-        ->capture_default_str()->check(CLI::Range(1, 100));
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100));
     app.add_option("--max-sessions", o.max_sessions, "Most UE connections at once")
-        ->capture_default_str()->check(CLI::Range(1, 1000000));
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
     app.add_option("--max-envelope", o.max_envelope, "Largest envelope accepted (bytes)")
-        ->capture_default_str()->check(CLI::Range(579, 65535));
+        ->capture_default_str()
+        ->check(CLI::Range(579, 65535));
     app.add_option("--session-queue-bytes", o.session_queue_bytes,
                    "Bound of each session's send queue (bytes)")
-        ->capture_default_str()->check(CLI::Range(16384, 64 * 1024 * 1024));
+        ->capture_default_str()
+        ->check(CLI::Range(16384, 64 * 1024 * 1024));
     app.add_option("--handshake-timeout", handshake_timeout,
                    "Seconds a UE may take for TLS and configuration")
-        ->capture_default_str()->check(CLI::Range(1, 300));
+        ->capture_default_str()
+        ->check(CLI::Range(1, 300));
     std::vector<std::string> static_addresses;
     app.add_flag("--allow-ue-to-ue", o.allow_ue_to_ue,
                  "Let UEs reach each other's inner addresses (isolated by default)");
@@ -100,7 +108,8 @@ int main(int argc, char** argv) {
     }
     if (!pool6.empty()) {
         auto p = Prefix::parse(pool6);
-        if (!p || !p->addr.is_v6()) return fail(fmt::format("pool6 '{}' is not an IPv6 CIDR", pool6));
+        if (!p || !p->addr.is_v6())
+            return fail(fmt::format("pool6 '{}' is not an IPv6 CIDR", pool6));
         o.pool6 = *p;
     }
     auto routes = cli::parse_prefixes(push_routes, "push-route");

@@ -10,9 +10,9 @@
 namespace porthole::client {
 
 struct ClientOptions {
-    std::string server_host;   // name or address of the concentrator
+    std::string server_host;  // name or address of the concentrator
     uint16_t server_port = 443;
-    std::string server_name;   // SNI and the name verified in its certificate (default: host)
+    std::string server_name;  // SNI and the name verified in its certificate (default: host)
     std::string ca_file, cert_file, key_file;
     tls::TlsVersion tls_min = tls::TlsVersion::v1_3;
     std::string tun_name = "porthole0";

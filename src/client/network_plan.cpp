@@ -4,7 +4,9 @@
 
 namespace porthole::client {
 namespace {
-Prefix must_parse(const char* text) { return *Prefix::parse(text); }
+Prefix must_parse(const char* text) {
+    return *Prefix::parse(text);
+}
 }  // namespace
 
 NetworkPlan plan_network(const packet::ConfigAssign& a, int tun_ifindex,
@@ -37,7 +39,8 @@ NetworkPlan plan_network(const packet::ConfigAssign& a, int tun_ifindex,
         pin.dst = Prefix{server, uint8_t(server.bits())};
         plan.routes.push_back(pin);  // first, so the session's own packets never loop
     }
-    for (const auto& p : into_tunnel) plan.routes.push_back({p, std::nullopt, tun_ifindex, 0});
+    for (const auto& p : into_tunnel)
+        plan.routes.push_back({p, std::nullopt, tun_ifindex, 0});
     return plan;
 }
 

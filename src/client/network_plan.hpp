@@ -12,9 +12,9 @@
 namespace porthole::client {
 
 struct NetworkPlan {
-    std::vector<Prefix> addresses;      // on the TUN device
+    std::vector<Prefix> addresses;  // on the TUN device
     uint16_t mtu = 0;
-    std::vector<tun::RouteSpec> routes; // in the order to add them
+    std::vector<tun::RouteSpec> routes;  // in the order to add them
     bool full_tunnel = false;
 };
 

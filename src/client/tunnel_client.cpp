@@ -1,10 +1,10 @@
 #include "client/tunnel_client.hpp"
 
 #include <netdb.h>
-#include <csignal>
-#include <random>
 #include <poll.h>
 #include <sys/socket.h>
+#include <csignal>
+#include <random>
 
 #include "base/log.hpp"
 #include "client/network_plan.hpp"
@@ -54,7 +54,8 @@ TunnelClient::TunnelClient(ClientOptions options)
 
 TunnelClient::~TunnelClient() {
     // Routes first (reverse order of addition), then the TUN device (its addresses go with it).
-    while (!applied_.empty()) applied_.pop_back();
+    while (!applied_.empty())
+        applied_.pop_back();
 }
 
 Result<void> TunnelClient::run() {
@@ -80,7 +81,8 @@ Result<void> TunnelClient::run() {
     netlink_.emplace(std::move(*nl));
     // Learn the path to the concentrator before any tunnel route exists.
     auto route = netlink_->route_to(server_.addr);
-    if (!route) return route.error().context(fmt::format("no route to the concentrator {}", server_.addr));
+    if (!route)
+        return route.error().context(fmt::format("no route to the concentrator {}", server_.addr));
     to_server_ = *route;
 
     std::mt19937_64 rng{std::random_device{}()};
@@ -91,8 +93,9 @@ Result<void> TunnelClient::run() {
         if (r) r = make_error("session ended");  // forward() only returns ok on a signal
         if (!ever_up_ || fatal_) return r;
         auto delay = backoff_.next(uniform(rng));
-        log::warn("connection lost: {}; reconnecting in {:.1f} s (the tunnel device and routes stay)",
-                  r.error().message, std::chrono::duration<double>(delay).count());
+        log::warn(
+            "connection lost: {}; reconnecting in {:.1f} s (the tunnel device and routes stay)",
+            r.error().message, std::chrono::duration<double>(delay).count());
         if (sleep_or_signal(delay)) return ok();
     }
 }
@@ -117,7 +120,8 @@ Result<void> TunnelClient::run_session() {
     session_token_ = a.session_token;
     if (applied_assignment_ && !(*applied_assignment_ == a)) {
         log::info("the concentrator assigned a different configuration: re-applying it");
-        while (!applied_.empty()) applied_.pop_back();
+        while (!applied_.empty())
+            applied_.pop_back();
         applied_assignment_.reset();
     }
     if (!applied_assignment_) {
@@ -127,17 +131,17 @@ Result<void> TunnelClient::run_session() {
         }
         applied_assignment_ = a;
     } else {
-        log::info("tunnel up again: {} with the same configuration ({}; {} packets dropped "
-                  "while down)",
-                  tun_->name(), tls_->description(), dropped_while_down_);
+        log::info(
+            "tunnel up again: {} with the same configuration ({}; {} packets dropped "
+            "while down)",
+            tun_->name(), tls_->description(), dropped_while_down_);
         dropped_while_down_ = 0;
     }
     ever_up_ = true;
     backoff_.reset();
     // A black-holed path shows as unacknowledged data: give up on it in the keep-alive's time.
-    net::set_user_timeout(socket_.get(),
-                          std::chrono::seconds(a.keepalive_s ? a.keepalive_s : 20) *
-                              opt_.dead_after_missed);
+    net::set_user_timeout(socket_.get(), std::chrono::seconds(a.keepalive_s ? a.keepalive_s : 20) *
+                                             opt_.dead_after_missed);
     return forward();
 }
 
@@ -240,7 +244,7 @@ Result<void> TunnelClient::configure() {
                          out_.closed->reason != CloseReason::shutdown;
             if (out_.closed)
                 return make_error("the concentrator refused the session: {}",
-                              packet::describe(*out_.closed));
+                                  packet::describe(*out_.closed));
             continue;
         }
         if (r.status == tls::TlsStatus::failed || r.status == tls::TlsStatus::closed)
@@ -283,7 +287,8 @@ Result<void> TunnelClient::apply_network() {
         applied_.push_back(std::move(*h));
     }
     std::string addrs;
-    for (const auto& p : plan.addresses) addrs += " " + p.to_string();
+    for (const auto& p : plan.addresses)
+        addrs += " " + p.to_string();
     log::info("tunnel up: {}{} mtu {}, {} via {} ({})", tun_->name(), addrs, plan.mtu,
               plan.full_tunnel ? "full tunnel" : fmt::format("{} route(s)", plan.routes.size()),
               server_, tls_->description());
@@ -310,7 +315,8 @@ Result<void> TunnelClient::forward() {
             continue;
         }
         auto wait = std::min<int64_t>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1, 1000);
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1,
+            1000);
         if (auto r = loop_->run_once(std::chrono::milliseconds(wait)); !r) return r;
     }
     if (failure_) return *failure_;

@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <fstream>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 
 #include "base/log.hpp"
@@ -20,8 +20,8 @@ using packet::CloseReason;
 using session::Clock;
 
 namespace {
-constexpr size_t kTunBatch = 256;       // packets read from the TUN device per wake-up
-constexpr size_t kAcceptBatch = 64;     // connections accepted per wake-up
+constexpr size_t kTunBatch = 256;    // packets read from the TUN device per wake-up
+constexpr size_t kAcceptBatch = 64;  // connections accepted per wake-up
 constexpr size_t kTunBufSize = 65536;
 
 void warn_if_forwarding_off(const ConcentratorOptions& opt) {
@@ -29,9 +29,10 @@ void warn_if_forwarding_off(const ConcentratorOptions& opt) {
         std::ifstream f(path);
         char c = '1';
         if (f >> c && c == '0')
-            log::warn("{} is off in this network namespace: UE traffic will not be forwarded to "
-                      "the operator network (sysctl -w {}=1)",
-                      name, name);
+            log::warn(
+                "{} is off in this network namespace: UE traffic will not be forwarded to "
+                "the operator network (sysctl -w {}=1)",
+                name, name);
     };
     if (opt.pool4) check("/proc/sys/net/ipv4/ip_forward", "net.ipv4.ip_forward");
     if (opt.pool6) check("/proc/sys/net/ipv6/conf/all/forwarding", "net.ipv6.conf.all.forwarding");
@@ -43,7 +44,8 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
     if (opt.max_envelope < size_t(opt.mtu) + packet::kHeaderSize)
         return make_error("max-envelope {} is smaller than mtu {} + 3", opt.max_envelope, opt.mtu);
 
-    auto tls = tls::TlsContext::server({opt.cert_file, opt.key_file, opt.client_ca_file, opt.tls_min});
+    auto tls =
+        tls::TlsContext::server({opt.cert_file, opt.key_file, opt.client_ca_file, opt.tls_min});
     if (!tls) return tls.error();
     auto loop = net::EventLoop::create();
     if (!loop) return loop.error();
@@ -69,9 +71,10 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
         auto* pool = addr.is_v4() ? (c->pool4_ ? &*c->pool4_ : nullptr)
                                   : (c->pool6_ ? &*c->pool6_ : nullptr);
         if (!pool || !pool->reserve(identity, addr))
-            return make_error("static address {} for '{}': not in a pool, the pool's gateway, or "
-                              "already given to another identity",
-                              addr, identity);
+            return make_error(
+                "static address {} for '{}': not in a pool, the pool's gateway, or "
+                "already given to another identity",
+                addr, identity);
     }
     for (auto* pool : {c->pool4_ ? &*c->pool4_ : nullptr, c->pool6_ ? &*c->pool6_ : nullptr})
         if (pool) c->policy_.add_pool(pool->prefix(), pool->gateway());
@@ -91,7 +94,8 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
     if (auto r = c->netlink_->set_link_up(ifindex, opt.mtu); !r) return r.error();
 
     // Our nftables table: a stale one from a crash goes first, in routed mode too.
-    if (auto r = net::NatTable::remove(); !r) log::warn("removing stale nftables table: {}", r.error().message);
+    if (auto r = net::NatTable::remove(); !r)
+        log::warn("removing stale nftables table: {}", r.error().message);
     if (!opt.nat_egress.empty()) {
         net::NatSpec spec{opt.nat_egress, {}};
         if (opt.pool4) spec.sources.push_back(c->pool4_->prefix());
@@ -138,7 +142,8 @@ int Concentrator::run() {
     if (pool4_) pools += fmt::format(" pool {}", pool4_->prefix());
     if (pool6_) pools += fmt::format(" pool6 {}", pool6_->prefix());
     std::string where;
-    for (const auto& l : listeners_) where += (where.empty() ? "" : " ") + l->local.to_string();
+    for (const auto& l : listeners_)
+        where += (where.empty() ? "" : " ") + l->local.to_string();
     log::info("listening on {} (tun {}{}, {}, mtu {})", where, tun_.name(), pools,
               opt_.nat_egress.empty() ? std::string("routed")
                                       : fmt::format("NAT via {}", opt_.nat_egress),
@@ -163,19 +168,23 @@ int Concentrator::run() {
             if (auto* c = find(id)) c->resume();
         reap();
     }
-    for (auto& l : listeners_) loop_.remove(l->fd.get());  // no new UEs while old ones leave
+    for (auto& l : listeners_)
+        loop_.remove(l->fd.get());  // no new UEs while old ones leave
     listeners_.clear();
     log::info("shutting down: closing {} session(s)", conns_.size());
-    for (auto& [id, c] : conns_) c->close(CloseReason::shutdown, "concentrator shutting down");
+    for (auto& [id, c] : conns_)
+        c->close(CloseReason::shutdown, "concentrator shutting down");
     // Give the CLOSE envelopes up to the linger time to reach the UEs.
-    for (auto until = Clock::now() + std::chrono::seconds(2); !conns_.empty() && Clock::now() < until;) {
+    for (auto until = Clock::now() + std::chrono::seconds(2);
+         !conns_.empty() && Clock::now() < until;) {
         (void)loop_.run_once(std::chrono::milliseconds(100));
         tick(Clock::now());
         reap();
     }
     save_leases();
     log::info("stopped (drops: no_session {}, tun_write_failed {}, tx_queue_full {})",
-              drops_[session::DropReason::no_session], drops_[session::DropReason::tun_write_failed],
+              drops_[session::DropReason::no_session],
+              drops_[session::DropReason::tun_write_failed],
               drops_[session::DropReason::tx_queue_full]);
     return 0;
 }
@@ -201,8 +210,8 @@ void Concentrator::accept_all(Listener& listener) {
         }
         auto id = next_id_++;
         int raw = fd->get();
-        auto conn = std::make_unique<UeConnection>(*this, id, std::move(*fd), peer,
-                                                   std::move(*tls), Clock::now());
+        auto conn = std::make_unique<UeConnection>(*this, id, std::move(*fd), peer, std::move(*tls),
+                                                   Clock::now());
         if (auto r = loop_.add(raw, EPOLLIN, conn.get()); !r) {
             log::warn("refusing {}: {}", peer, r.error().message);
             continue;
@@ -242,7 +251,8 @@ void Concentrator::read_tun() {
             dirty_.push_back(conn);
         }
     }
-    for (auto* c : dirty_) c->flush();
+    for (auto* c : dirty_)
+        c->flush();
     dirty_.clear();
 }
 
@@ -254,7 +264,8 @@ void Concentrator::deliver_to_tun(std::span<const std::byte> pkt) {
 void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigRequest& req) {
     const std::string& identity = conn.identity();
     // One live session per identity: a new connection replaces the old one cleanly.
-    if (auto it = by_identity_.find(identity); it != by_identity_.end() && it->second != conn.id()) {
+    if (auto it = by_identity_.find(identity);
+        it != by_identity_.end() && it->second != conn.id()) {
         if (auto* old = find(it->second))
             old->close(CloseReason::replaced, "a newer connection for this identity took over");
     }
@@ -324,7 +335,8 @@ void Concentrator::reap() {
 }
 
 void Concentrator::tick(session::TimePoint now) {
-    for (auto& [id, c] : conns_) c->on_timer(now);
+    for (auto& [id, c] : conns_)
+        c->on_timer(now);
     if (leases_dirty_) save_leases();
 }
 
@@ -341,7 +353,8 @@ Result<void> Concentrator::load_leases() {
     if (!leases) return leases.error().context(opt_.lease_file);
     size_t restored = 0;
     for (auto& l : *leases) {
-        auto* pool = l.address.is_v4() ? (pool4_ ? &*pool4_ : nullptr) : (pool6_ ? &*pool6_ : nullptr);
+        auto* pool =
+            l.address.is_v4() ? (pool4_ ? &*pool4_ : nullptr) : (pool6_ ? &*pool6_ : nullptr);
         if (pool && pool->remember(l.identity, l.address)) ++restored;
         if (!l.token.empty()) tokens_[l.identity] = std::move(l.token);
     }
@@ -357,7 +370,8 @@ void Concentrator::save_leases() {
         if (!pool) continue;
         for (auto& [identity, addr] : pool->remembered()) {
             auto t = tokens_.find(identity);
-            leases.push_back({identity, addr, t == tokens_.end() ? std::vector<std::byte>{} : t->second});
+            leases.push_back(
+                {identity, addr, t == tokens_.end() ? std::vector<std::byte>{} : t->second});
         }
     }
     // Atomic replace: a crash leaves either the old file or the new one, never half of one.
@@ -367,8 +381,10 @@ void Concentrator::save_leases() {
     bool good = fd.valid();
     for (size_t off = 0; good && off < text.size();) {
         ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
-        if (n <= 0) good = false;
-        else off += size_t(n);
+        if (n <= 0)
+            good = false;
+        else
+            off += size_t(n);
     }
     good = good && ::fsync(fd.get()) == 0;
     fd.reset();

@@ -18,11 +18,11 @@ struct ConcentratorOptions {
     std::vector<Endpoint> listen;  // one listener each (e.g. an IPv4 and an IPv6 address)
     std::string cert_file, key_file, client_ca_file;
     tls::TlsVersion tls_min = tls::TlsVersion::v1_3;
-    std::optional<Prefix> pool4;          // the concentrator's TUN takes the first host address
+    std::optional<Prefix> pool4;  // the concentrator's TUN takes the first host address
     std::optional<Prefix> pool6;
-    std::vector<Prefix> push_routes;      // empty: full tunnel
+    std::vector<Prefix> push_routes;  // empty: full tunnel
     std::vector<IpAddress> dns;
-    std::string nat_egress;               // empty: routed mode
+    std::string nat_egress;  // empty: routed mode
     std::string tun_name = "portholed0";
     uint16_t mtu = 1400;
     uint16_t keepalive_s = 20;
@@ -31,8 +31,8 @@ struct ConcentratorOptions {
     size_t max_envelope = 16384;
     size_t session_queue_bytes = 256 * 1024;
     std::chrono::seconds handshake_timeout{10};
-    bool allow_ue_to_ue = false;          // isolation between UEs is the default
-    std::string lease_file;               // empty: leases kept in memory only
+    bool allow_ue_to_ue = false;  // isolation between UEs is the default
+    std::string lease_file;       // empty: leases kept in memory only
     std::vector<std::pair<std::string, IpAddress>> static_addresses;  // identity -> address
 };
 

@@ -15,9 +15,9 @@ using packet::CloseReason;
 using session::Clock;
 
 namespace {
-constexpr size_t kMaxRecord = 16 * 1024;        // one TLS record's worth per write
-constexpr size_t kReadBudget = 512 * 1024;      // per wake-up, then let other UEs run
-constexpr size_t kControlReserve = 4 * 1024;    // queue room kept for control envelopes
+constexpr size_t kMaxRecord = 16 * 1024;           // one TLS record's worth per write
+constexpr size_t kReadBudget = 512 * 1024;         // per wake-up, then let other UEs run
+constexpr size_t kControlReserve = 4 * 1024;       // queue room kept for control envelopes
 constexpr auto kLinger = std::chrono::seconds(2);  // drain time after our close
 
 }  // namespace
@@ -62,9 +62,12 @@ void UeConnection::drive_handshake() {
             want_write(false);
             read_records();  // the configuration request may already be buffered
             return;
-        case tls::TlsStatus::want_read: return want_write(false);
-        case tls::TlsStatus::want_write: return want_write(true);
-        case tls::TlsStatus::closed: return finish("peer closed during the TLS handshake", Linger::no);
+        case tls::TlsStatus::want_read:
+            return want_write(false);
+        case tls::TlsStatus::want_write:
+            return want_write(true);
+        case tls::TlsStatus::closed:
+            return finish("peer closed during the TLS handshake", Linger::no);
         case tls::TlsStatus::failed:
             return finish(fmt::format("TLS handshake failed: {}", tls_.error()), Linger::yes);
     }
@@ -87,7 +90,8 @@ void UeConnection::read_records() {
             want_write(true);
             break;
         }
-        if (r.status == tls::TlsStatus::closed) return finish("peer closed the connection", Linger::no);
+        if (r.status == tls::TlsStatus::closed)
+            return finish("peer closed the connection", Linger::no);
         return finish(fmt::format("TLS error: {}", tls_.error()), Linger::yes);
     }
     if (total >= kReadBudget && phase_ == Phase::session) owner_.defer(*this);
@@ -95,7 +99,8 @@ void UeConnection::read_records() {
 }
 
 void UeConnection::handle_output() {
-    for (auto pkt : out_.to_tun) owner_.deliver_to_tun(pkt);
+    for (auto pkt : out_.to_tun)
+        owner_.deliver_to_tun(pkt);
     if (!out_.to_peer.empty() && !tx_.append(out_.to_peer))
         log::warn("{}: send queue full, control message lost", tag());
     if (out_.config_request) {
@@ -123,7 +128,9 @@ void UeConnection::assign(packet::ConfigAssign assignment) {
     flush();
 }
 
-void UeConnection::refuse(CloseReason reason, std::string text) { close(reason, std::move(text)); }
+void UeConnection::refuse(CloseReason reason, std::string text) {
+    close(reason, std::move(text));
+}
 
 void UeConnection::close(CloseReason reason, std::string text) {
     if (!live()) return;

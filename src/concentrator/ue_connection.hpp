@@ -36,7 +36,9 @@ public:
     [[nodiscard]] session::SessionId id() const { return id_; }
     [[nodiscard]] bool dead() const { return phase_ == Phase::dead; }
     // Still owns a session (address, identity): not ended, not draining.
-    [[nodiscard]] bool live() const { return phase_ == Phase::handshake || phase_ == Phase::session; }
+    [[nodiscard]] bool live() const {
+        return phase_ == Phase::handshake || phase_ == Phase::session;
+    }
     [[nodiscard]] bool established() const { return core_.established(); }
     [[nodiscard]] const std::string& identity() const { return identity_; }
     [[nodiscard]] const Endpoint& peer() const { return peer_; }
@@ -71,8 +73,8 @@ private:
     std::string identity_;
     session::TimePoint accepted_;
     session::TimePoint drain_started_{};
-    bool writing_ = false;   // EPOLLOUT registered
-    bool dirty_ = false;     // queued packets await flush() after this TUN batch
+    bool writing_ = false;  // EPOLLOUT registered
+    bool dirty_ = false;    // queued packets await flush() after this TUN batch
 };
 
 }  // namespace porthole::concentrator

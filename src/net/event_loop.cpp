@@ -29,7 +29,9 @@ Result<void> EventLoop::modify(int fd, uint32_t events, EventHandler* handler) {
     return ok();
 }
 
-void EventLoop::remove(int fd) { ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+void EventLoop::remove(int fd) {
+    ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
 
 Result<void> EventLoop::run_once(std::chrono::milliseconds timeout) {
     epoll_event events[128];

@@ -27,7 +27,8 @@ public:
     Result<void> add(int fd, uint32_t events, EventHandler* handler);
     Result<void> modify(int fd, uint32_t events, EventHandler* handler);
     void remove(int fd);
-    // Waits at most timeout (negative: forever) and dispatches what is ready. EINTR is not an error.
+    // Waits at most timeout (negative: forever) and dispatches what is ready. EINTR is not an
+    // error.
     Result<void> run_once(std::chrono::milliseconds timeout);
 
 private:

@@ -13,8 +13,8 @@
 namespace porthole::net {
 
 struct NatSpec {
-    std::string egress_iface;      // masquerade traffic leaving through this interface
-    std::vector<Prefix> sources;   // ...when its source is in one of these (the pools)
+    std::string egress_iface;     // masquerade traffic leaving through this interface
+    std::vector<Prefix> sources;  // ...when its source is in one of these (the pools)
 };
 
 class NatTable {

@@ -81,8 +81,8 @@ Result<Fd> listen_tcp(const Endpoint& local, int backlog) {
 Result<Fd> accept_tcp(int listen_fd, Endpoint& peer) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len,
-                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd =
+        ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED || errno == EINTR)
             return Fd();
@@ -103,7 +103,8 @@ Result<Fd> connect_tcp(const Endpoint& remote, std::chrono::milliseconds timeout
         if (errno != EINPROGRESS) return sys_error(what(), errno);
         pollfd p{fd.get(), POLLOUT, 0};
         int n;
-        do n = ::poll(&p, 1, int(timeout.count()));
+        do
+            n = ::poll(&p, 1, int(timeout.count()));
         while (n < 0 && errno == EINTR);
         if (n == 0)
             return make_error("{}: no answer within {} s", what(), timeout.count() / 1000.0);

@@ -9,7 +9,8 @@ public:
     void raw(Attr a, std::span<const uint8_t> v) {
         put8(uint8_t(a));
         put16(uint16_t(v.size()));
-        for (auto x : v) put8(x);
+        for (auto x : v)
+            put8(x);
     }
     void bytes(Attr a, std::span<const std::byte> v) {
         put8(uint8_t(a));
@@ -27,7 +28,8 @@ public:
     }
     void u64(Attr a, uint64_t v) {
         uint8_t b[8];
-        for (int i = 0; i < 8; ++i) b[i] = uint8_t(v >> (56 - 8 * i));
+        for (int i = 0; i < 8; ++i)
+            b[i] = uint8_t(v >> (56 - 8 * i));
         raw(a, b);
     }
     void prefix(Attr a, const Prefix& p) {
@@ -50,7 +52,8 @@ private:
 
 uint64_t be(std::span<const std::byte> v) {
     uint64_t x = 0;
-    for (auto b : v) x = x << 8 | uint64_t(b);
+    for (auto b : v)
+        x = x << 8 | uint64_t(b);
     return x;
 }
 
@@ -94,17 +97,28 @@ Result<void> need_size(std::span<const std::byte> v, size_t n, const char* what)
 
 std::string_view to_string(CloseReason r) {
     switch (r) {
-        case CloseReason::normal: return "closed by user";
-        case CloseReason::shutdown: return "concentrator shutting down";
-        case CloseReason::auth_failed: return "authentication failed";
-        case CloseReason::pool_exhausted: return "address pool exhausted";
-        case CloseReason::protocol_error: return "protocol error";
-        case CloseReason::peer_dead: return "peer stopped answering keep-alives";
-        case CloseReason::replaced: return "replaced by a newer connection";
-        case CloseReason::admin: return "closed by the operator";
-        case CloseReason::unsupported_version: return "unsupported protocol version";
-        case CloseReason::config_timeout: return "configuration timed out";
-        case CloseReason::server_full: return "concentrator at its session limit";
+        case CloseReason::normal:
+            return "closed by user";
+        case CloseReason::shutdown:
+            return "concentrator shutting down";
+        case CloseReason::auth_failed:
+            return "authentication failed";
+        case CloseReason::pool_exhausted:
+            return "address pool exhausted";
+        case CloseReason::protocol_error:
+            return "protocol error";
+        case CloseReason::peer_dead:
+            return "peer stopped answering keep-alives";
+        case CloseReason::replaced:
+            return "replaced by a newer connection";
+        case CloseReason::admin:
+            return "closed by the operator";
+        case CloseReason::unsupported_version:
+            return "unsupported protocol version";
+        case CloseReason::config_timeout:
+            return "configuration timed out";
+        case CloseReason::server_full:
+            return "concentrator at its session limit";
     }
     return "unknown reason";
 }
@@ -112,7 +126,8 @@ std::string_view to_string(CloseReason r) {
 std::string describe(const Close& c) {
     std::string out(to_string(c.reason));
     std::string text;
-    for (char ch : std::string_view(c.text).substr(0, 200)) text += (ch >= 0x20 && ch < 0x7f) ? ch : '?';
+    for (char ch : std::string_view(c.text).substr(0, 200))
+        text += (ch >= 0x20 && ch < 0x7f) ? ch : '?';
     if (!text.empty() && text != out) out += ": " + text;
     return out;
 }
@@ -136,8 +151,10 @@ void encode(const ControlMessage& msg, std::vector<std::byte>& out) {
         type = uint8_t(EnvelopeType::config_assign);
         if (as->ipv4) w.prefix(Attr::ipv4_address, *as->ipv4);
         if (as->ipv6) w.prefix(Attr::ipv6_address, *as->ipv6);
-        for (auto& r : as->routes) w.prefix(Attr::route, r);
-        for (auto& d : as->dns) w.address(Attr::dns_server, d);
+        for (auto& r : as->routes)
+            w.prefix(Attr::route, r);
+        for (auto& d : as->dns)
+            w.address(Attr::dns_server, d);
         w.u16(Attr::mtu, as->mtu);
         w.u16(Attr::keepalive_interval, as->keepalive_s);
         if (!as->session_token.empty()) w.bytes(Attr::session_token, as->session_token);
@@ -159,26 +176,33 @@ Result<ControlMessage> decode(uint8_t type, std::span<const std::byte> payload) 
         case EnvelopeType::config_request: {
             ConfigRequest m;
             bool have_version = false;
-            auto r = for_each_attr(payload, [&](uint8_t a, std::span<const std::byte> v) -> Result<void> {
-                switch (Attr(a)) {
-                    case Attr::protocol_version:
-                        if (auto s = need_size(v, 1, "protocol version"); !s) return s;
-                        m.version = uint8_t(v[0]);
-                        have_version = true;
-                        break;
-                    case Attr::capabilities:
-                        if (auto s = need_size(v, 4, "capabilities"); !s) return s;
-                        m.capabilities = uint32_t(be(v));
-                        break;
-                    case Attr::credential: m.credential.assign(v.begin(), v.end()); break;
-                    case Attr::session_token:
-                        if (v.size() > kMaxTokenSize) return make_error("session token too long");
-                        m.session_token.assign(v.begin(), v.end());
-                        break;
-                    default: break;
-                }
-                return ok();
-            });
+            auto r = for_each_attr(payload,
+                                   [&](uint8_t a, std::span<const std::byte> v) -> Result<void> {
+                                       switch (Attr(a)) {
+                                           case Attr::protocol_version:
+                                               if (auto s = need_size(v, 1, "protocol version"); !s)
+                                                   return s;
+                                               m.version = uint8_t(v[0]);
+                                               have_version = true;
+                                               break;
+                                           case Attr::capabilities:
+                                               if (auto s = need_size(v, 4, "capabilities"); !s)
+                                                   return s;
+                                               m.capabilities = uint32_t(be(v));
+                                               break;
+                                           case Attr::credential:
+                                               m.credential.assign(v.begin(), v.end());
+                                               break;
+                                           case Attr::session_token:
+                                               if (v.size() > kMaxTokenSize)
+                                                   return make_error("session token too long");
+                                               m.session_token.assign(v.begin(), v.end());
+                                               break;
+                                           default:
+                                               break;
+                                       }
+                                       return ok();
+                                   });
             if (!r) return r.error().context("configuration request");
             if (!have_version) return make_error("configuration request: no protocol version");
             return ControlMessage(std::move(m));
@@ -187,48 +211,51 @@ Result<ControlMessage> decode(uint8_t type, std::span<const std::byte> payload) 
             ConfigAssign m;
             m.mtu = 0;
             m.keepalive_s = 0;
-            auto r = for_each_attr(payload, [&](uint8_t a, std::span<const std::byte> v) -> Result<void> {
-                switch (Attr(a)) {
-                    case Attr::ipv4_address: {
-                        auto p = prefix_from(v, "IPv4 address", IpFamily::v4);
-                        if (!p) return p.error();
-                        m.ipv4 = *p;
-                        break;
+            auto r = for_each_attr(
+                payload, [&](uint8_t a, std::span<const std::byte> v) -> Result<void> {
+                    switch (Attr(a)) {
+                        case Attr::ipv4_address: {
+                            auto p = prefix_from(v, "IPv4 address", IpFamily::v4);
+                            if (!p) return p.error();
+                            m.ipv4 = *p;
+                            break;
+                        }
+                        case Attr::ipv6_address: {
+                            auto p = prefix_from(v, "IPv6 address", IpFamily::v6);
+                            if (!p) return p.error();
+                            m.ipv6 = *p;
+                            break;
+                        }
+                        case Attr::route: {
+                            auto p = prefix_from(v, "route", std::nullopt);
+                            if (!p) return p.error();
+                            m.routes.push_back(p->network());
+                            break;
+                        }
+                        case Attr::dns_server: {
+                            auto d = address_from(v, "DNS server");
+                            if (!d) return d.error();
+                            m.dns.push_back(*d);
+                            break;
+                        }
+                        case Attr::mtu:
+                            if (auto s = need_size(v, 2, "MTU"); !s) return s;
+                            m.mtu = uint16_t(be(v));
+                            break;
+                        case Attr::keepalive_interval:
+                            if (auto s = need_size(v, 2, "keep-alive interval"); !s) return s;
+                            m.keepalive_s = uint16_t(be(v));
+                            break;
+                        case Attr::session_token:
+                            if (v.size() > kMaxTokenSize)
+                                return make_error("session token too long");
+                            m.session_token.assign(v.begin(), v.end());
+                            break;
+                        default:
+                            break;
                     }
-                    case Attr::ipv6_address: {
-                        auto p = prefix_from(v, "IPv6 address", IpFamily::v6);
-                        if (!p) return p.error();
-                        m.ipv6 = *p;
-                        break;
-                    }
-                    case Attr::route: {
-                        auto p = prefix_from(v, "route", std::nullopt);
-                        if (!p) return p.error();
-                        m.routes.push_back(p->network());
-                        break;
-                    }
-                    case Attr::dns_server: {
-                        auto d = address_from(v, "DNS server");
-                        if (!d) return d.error();
-                        m.dns.push_back(*d);
-                        break;
-                    }
-                    case Attr::mtu:
-                        if (auto s = need_size(v, 2, "MTU"); !s) return s;
-                        m.mtu = uint16_t(be(v));
-                        break;
-                    case Attr::keepalive_interval:
-                        if (auto s = need_size(v, 2, "keep-alive interval"); !s) return s;
-                        m.keepalive_s = uint16_t(be(v));
-                        break;
-                    case Attr::session_token:
-                        if (v.size() > kMaxTokenSize) return make_error("session token too long");
-                        m.session_token.assign(v.begin(), v.end());
-                        break;
-                    default: break;
-                }
-                return ok();
-            });
+                    return ok();
+                });
             if (!r) return r.error().context("configuration assignment");
             if (!m.ipv4 && !m.ipv6) return make_error("configuration assignment: no address");
             if (m.mtu < 576) return make_error("configuration assignment: MTU {} too small", m.mtu);
@@ -238,32 +265,35 @@ Result<ControlMessage> decode(uint8_t type, std::span<const std::byte> payload) 
         case EnvelopeType::keepalive_reply: {
             Keepalive m;
             m.reply = type == uint8_t(EnvelopeType::keepalive_reply);
-            auto r = for_each_attr(payload, [&](uint8_t a, std::span<const std::byte> v) -> Result<void> {
-                if (Attr(a) == Attr::timestamp) {
-                    if (auto s = need_size(v, 8, "timestamp"); !s) return s;
-                    m.timestamp_us = be(v);
-                }
-                return ok();
-            });
+            auto r = for_each_attr(payload,
+                                   [&](uint8_t a, std::span<const std::byte> v) -> Result<void> {
+                                       if (Attr(a) == Attr::timestamp) {
+                                           if (auto s = need_size(v, 8, "timestamp"); !s) return s;
+                                           m.timestamp_us = be(v);
+                                       }
+                                       return ok();
+                                   });
             if (!r) return r.error().context("keep-alive");
             return ControlMessage(m);
         }
         case EnvelopeType::close: {
             Close m;
-            auto r = for_each_attr(payload, [&](uint8_t a, std::span<const std::byte> v) -> Result<void> {
-                if (Attr(a) == Attr::reason_code) {
-                    if (auto s = need_size(v, 2, "reason code"); !s) return s;
-                    m.reason = CloseReason(be(v));
-                } else if (Attr(a) == Attr::reason_text) {
-                    auto n = std::min(v.size(), kMaxReasonText);
-                    m.text.assign(reinterpret_cast<const char*>(v.data()), n);
-                }
-                return ok();
-            });
+            auto r = for_each_attr(
+                payload, [&](uint8_t a, std::span<const std::byte> v) -> Result<void> {
+                    if (Attr(a) == Attr::reason_code) {
+                        if (auto s = need_size(v, 2, "reason code"); !s) return s;
+                        m.reason = CloseReason(be(v));
+                    } else if (Attr(a) == Attr::reason_text) {
+                        auto n = std::min(v.size(), kMaxReasonText);
+                        m.text.assign(reinterpret_cast<const char*>(v.data()), n);
+                    }
+                    return ok();
+                });
             if (!r) return r.error().context("close");
             return ControlMessage(std::move(m));
         }
-        default: return make_error("envelope type 0x{:02x} is not a control message", type);
+        default:
+            return make_error("envelope type 0x{:02x} is not a control message", type);
     }
 }
 

@@ -21,19 +21,19 @@ namespace porthole::packet {
 inline constexpr uint8_t kProtocolVersion = 1;
 
 enum class Attr : uint8_t {
-    protocol_version = 0x01,  // u8
-    capabilities = 0x02,      // u32 bit set (Capability)
-    credential = 0x03,        // opaque, optional (never logged)
-    session_token = 0x04,     // opaque, <= 64 octets
-    ipv4_address = 0x10,      // 4 octets address + 1 octet prefix length
-    ipv6_address = 0x11,      // 16 octets address + 1 octet prefix length
-    route = 0x12,             // 4 or 16 octets network + 1 octet prefix length; repeatable
-    dns_server = 0x13,        // 4 or 16 octets; repeatable
-    mtu = 0x14,               // u16
+    protocol_version = 0x01,    // u8
+    capabilities = 0x02,        // u32 bit set (Capability)
+    credential = 0x03,          // opaque, optional (never logged)
+    session_token = 0x04,       // opaque, <= 64 octets
+    ipv4_address = 0x10,        // 4 octets address + 1 octet prefix length
+    ipv6_address = 0x11,        // 16 octets address + 1 octet prefix length
+    route = 0x12,               // 4 or 16 octets network + 1 octet prefix length; repeatable
+    dns_server = 0x13,          // 4 or 16 octets; repeatable
+    mtu = 0x14,                 // u16
     keepalive_interval = 0x15,  // u16 seconds
-    timestamp = 0x20,         // u64 microseconds of the sender's clock (keep-alive)
-    reason_code = 0x30,       // u16 (CloseReason)
-    reason_text = 0x31,       // UTF-8, <= 512 octets
+    timestamp = 0x20,           // u64 microseconds of the sender's clock (keep-alive)
+    reason_code = 0x30,         // u16 (CloseReason)
+    reason_text = 0x31,         // UTF-8, <= 512 octets
 };
 
 enum Capability : uint32_t {
@@ -43,14 +43,14 @@ enum Capability : uint32_t {
 };
 
 enum class CloseReason : uint16_t {
-    normal = 0,           // the sender's user asked for it
-    shutdown = 1,         // the concentrator is stopping
+    normal = 0,    // the sender's user asked for it
+    shutdown = 1,  // the concentrator is stopping
     auth_failed = 2,
     pool_exhausted = 3,
     protocol_error = 4,
-    peer_dead = 5,        // keep-alives unanswered
-    replaced = 6,         // a newer connection took over this identity
-    admin = 7,            // operator kicked the session
+    peer_dead = 5,  // keep-alives unanswered
+    replaced = 6,   // a newer connection took over this identity
+    admin = 7,      // operator kicked the session
     unsupported_version = 8,
     config_timeout = 9,
     server_full = 10,

@@ -6,10 +6,14 @@ namespace porthole::packet {
 
 std::string_view to_string(DecodeError e) {
     switch (e) {
-        case DecodeError::none: return "no error";
-        case DecodeError::length_too_small: return "envelope length too small";
-        case DecodeError::length_too_large: return "envelope length above the maximum";
-        case DecodeError::not_ip_packet: return "IP envelope does not carry a valid IP packet";
+        case DecodeError::none:
+            return "no error";
+        case DecodeError::length_too_small:
+            return "envelope length too small";
+        case DecodeError::length_too_large:
+            return "envelope length above the maximum";
+        case DecodeError::not_ip_packet:
+            return "IP envelope does not carry a valid IP packet";
     }
     return "unknown decode error";
 }

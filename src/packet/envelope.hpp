@@ -16,8 +16,8 @@
 namespace porthole::packet {
 
 enum class EnvelopeType : uint8_t {
-    ip_packet = 0x01,          // TS 24.322: one IPv4 or IPv6 packet
-    config_request = 0x80,     // porthole extension types (see docs/protocol.md)
+    ip_packet = 0x01,       // TS 24.322: one IPv4 or IPv6 packet
+    config_request = 0x80,  // porthole extension types (see docs/protocol.md)
     config_assign = 0x81,
     keepalive_request = 0x82,
     keepalive_reply = 0x83,
@@ -100,7 +100,8 @@ DecodeError EnvelopeDecoder::feed(std::span<const std::byte> data, Sink&& sink) 
         std::memcpy(partial_.get() + partial_size_, p, take);
         partial_size_ += take, p += take, left -= take;
         if (partial_size_ < partial_total_) return DecodeError::none;
-        Envelope env{uint8_t(partial_[0]), {partial_.get() + kHeaderSize, partial_total_ - kHeaderSize}};
+        Envelope env{uint8_t(partial_[0]),
+                     {partial_.get() + kHeaderSize, partial_total_ - kHeaderSize}};
         partial_size_ = partial_total_ = 0;
         if ((error_ = check_envelope(env.type, env.payload)) != DecodeError::none) return error_;
         sink(env);
@@ -152,7 +153,8 @@ public:
     }
     // Copies a payload in; false (and nothing written) when it does not fit.
     bool append(uint8_t type, std::span<const std::byte> payload) {
-        if (payload.size() + kHeaderSize > room() || payload.size() + kHeaderSize > kMaxEnvelopeSize)
+        if (payload.size() + kHeaderSize > room() ||
+            payload.size() + kHeaderSize > kMaxEnvelopeSize)
             return false;
         std::memcpy(buf_ + size_ + kHeaderSize, payload.data(), payload.size());
         commit(type, payload.size());

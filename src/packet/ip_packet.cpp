@@ -4,7 +4,9 @@
 
 namespace porthole::packet {
 namespace {
-uint16_t be16(const std::byte* p) { return uint16_t(uint16_t(p[0]) << 8 | uint16_t(p[1])); }
+uint16_t be16(const std::byte* p) {
+    return uint16_t(uint16_t(p[0]) << 8 | uint16_t(p[1]));
+}
 }  // namespace
 
 std::optional<IpPacket> IpPacket::parse(std::span<const std::byte> b) {

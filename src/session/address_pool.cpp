@@ -25,14 +25,17 @@ std::optional<uint32_t> AddressPool::index_of(const IpAddress& a) const {
     size_t n = ab.size(), low = n > 8 ? n - 8 : 0;
     for (size_t i = 0; i < low; ++i)
         if (ab[i] != nb[i]) return std::nullopt;  // host bits above the low 64: beyond any pool
-    for (size_t i = low; i < n; ++i) off = off << 8 | uint64_t(ab[i] - nb[i]);
+    for (size_t i = low; i < n; ++i)
+        off = off << 8 | uint64_t(ab[i] - nb[i]);
     // Subtracting byte-wise is exact here because a and the network share every bit above the
     // host part, so no borrow can occur.
     if (off < 2 || off - 2 >= size_) return std::nullopt;
     return uint32_t(off - 2);
 }
 
-bool AddressPool::contains(const IpAddress& a) const { return index_of(a).has_value(); }
+bool AddressPool::contains(const IpAddress& a) const {
+    return index_of(a).has_value();
+}
 
 bool AddressPool::in_use(const IpAddress& a) const {
     auto i = index_of(a);
@@ -113,7 +116,8 @@ bool AddressPool::reserve(std::string_view identity, const IpAddress& addr) {
 std::vector<std::pair<std::string, IpAddress>> AddressPool::remembered() const {
     std::vector<std::pair<std::string, IpAddress>> out;
     out.reserve(remembered_.size());
-    for (const auto& [identity, index] : remembered_) out.emplace_back(identity, address_of(index));
+    for (const auto& [identity, index] : remembered_)
+        out.emplace_back(identity, address_of(index));
     return out;
 }
 

@@ -49,9 +49,11 @@ public:
     [[nodiscard]] uint32_t used() const { return used_count_; }
 
 private:
-    AddressPool(Prefix p, uint32_t size) : prefix_(p), size_(size), used_((size + 63) / 64, 0),
-                                           owner_(size) {}
-    [[nodiscard]] IpAddress address_of(uint32_t index) const { return prefix_.addr.plus(2 + uint64_t(index)); }
+    AddressPool(Prefix p, uint32_t size)
+        : prefix_(p), size_(size), used_((size + 63) / 64, 0), owner_(size) {}
+    [[nodiscard]] IpAddress address_of(uint32_t index) const {
+        return prefix_.addr.plus(2 + uint64_t(index));
+    }
     [[nodiscard]] std::optional<uint32_t> index_of(const IpAddress& a) const;
     [[nodiscard]] bool used_at(uint32_t i) const { return (used_[i / 64] >> (i % 64)) & 1; }
     void take(uint32_t i, std::string_view identity);

@@ -82,9 +82,12 @@ void ClientSession::on_timer(TimePoint now, ClientOutput& out) {
 
 TimePoint ClientSession::next_deadline() const {
     switch (state_) {
-        case State::awaiting_config: return started_ + opt_.config_timeout;
-        case State::established: return keepalive_.next_deadline(true);
-        default: return TimePoint::max();
+        case State::awaiting_config:
+            return started_ + opt_.config_timeout;
+        case State::established:
+            return keepalive_.next_deadline(true);
+        default:
+            return TimePoint::max();
     }
 }
 

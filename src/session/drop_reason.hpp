@@ -8,19 +8,19 @@
 namespace porthole::session {
 
 enum class DropReason : uint8_t {
-    spoofed_source,         // inner source is not the session's own address
-    before_config,          // IP packet before the configuration exchange finished
-    no_session,             // TUN packet for an address no session holds
-    tx_queue_full,          // the session's send queue was at its bound
-    tun_write_failed,       // the TUN device refused the packet (queue full, ...)
-    not_ip,                 // TUN gave us something that is not an IP packet
-    ue_to_ue,               // a UE addressed another UE while isolation is on
+    spoofed_source,    // inner source is not the session's own address
+    before_config,     // IP packet before the configuration exchange finished
+    no_session,        // TUN packet for an address no session holds
+    tx_queue_full,     // the session's send queue was at its bound
+    tun_write_failed,  // the TUN device refused the packet (queue full, ...)
+    not_ip,            // TUN gave us something that is not an IP packet
+    ue_to_ue,          // a UE addressed another UE while isolation is on
     count_
 };
 
 inline constexpr std::array<std::string_view, size_t(DropReason::count_)> kDropReasonNames = {
-    "spoofed_source", "before_config", "no_session", "tx_queue_full", "tun_write_failed", "not_ip",
-    "ue_to_ue"};
+    "spoofed_source",   "before_config", "no_session", "tx_queue_full",
+    "tun_write_failed", "not_ip",        "ue_to_ue"};
 
 class DropCounters {
 public:
@@ -28,7 +28,8 @@ public:
     [[nodiscard]] uint64_t operator[](DropReason r) const { return n_[size_t(r)]; }
     [[nodiscard]] uint64_t total() const {
         uint64_t t = 0;
-        for (auto x : n_) t += x;
+        for (auto x : n_)
+            t += x;
         return t;
     }
 

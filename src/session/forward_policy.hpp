@@ -15,7 +15,9 @@ namespace porthole::session {
 
 class ForwardPolicy {
 public:
-    void add_pool(const Prefix& pool, const IpAddress& gateway) { pools_.push_back({pool, gateway}); }
+    void add_pool(const Prefix& pool, const IpAddress& gateway) {
+        pools_.push_back({pool, gateway});
+    }
     void set_allow_ue_to_ue(bool allow) { allow_ue_to_ue_ = allow; }
     [[nodiscard]] bool allow_ue_to_ue() const { return allow_ue_to_ue_; }
 

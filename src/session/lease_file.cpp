@@ -9,11 +9,20 @@ std::string escape(std::string_view s) {
     std::string out;
     for (char c : s) {
         switch (c) {
-            case '\\': out += "\\\\"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
-            case '\n': out += "\\n"; break;
-            default: out += c;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            default:
+                out += c;
         }
     }
     return out;
@@ -28,11 +37,20 @@ Result<std::string> unescape(std::string_view s) {
         }
         if (++i == s.size()) return make_error("dangling backslash in identity");
         switch (s[i]) {
-            case '\\': out += '\\'; break;
-            case 't': out += '\t'; break;
-            case 'r': out += '\r'; break;
-            case 'n': out += '\n'; break;
-            default: return make_error("unknown escape '\\{}' in identity", s[i]);
+            case '\\':
+                out += '\\';
+                break;
+            case 't':
+                out += '\t';
+                break;
+            case 'r':
+                out += '\r';
+                break;
+            case 'n':
+                out += '\n';
+                break;
+            default:
+                return make_error("unknown escape '\\{}' in identity", s[i]);
         }
     }
     return out;
@@ -94,14 +112,14 @@ Result<std::vector<Lease>> parse_leases(std::string_view text) {
         auto sp1 = line.find(' ');
         auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
         if (sp2 == std::string_view::npos)
-            return make_error("lease file line {}: expected '<address> <token> <identity>'", line_no);
+            return make_error("lease file line {}: expected '<address> <token> <identity>'",
+                              line_no);
         auto addr = IpAddress::parse(line.substr(0, sp1));
         if (!addr) return addr.error().context(fmt::format("lease file line {}", line_no));
         auto token = unhex(line.substr(sp1 + 1, sp2 - sp1 - 1));
         if (!token) return token.error().context(fmt::format("lease file line {}", line_no));
         auto id = unescape(line.substr(sp2 + 1));
-        if (!id || id->empty())
-            return make_error("lease file line {}: bad identity", line_no);
+        if (!id || id->empty()) return make_error("lease file line {}: bad identity", line_no);
         out.push_back({std::move(*id), *addr, std::move(*token)});
     }
     if (!header) return make_error("lease file: empty");

@@ -92,9 +92,12 @@ void ServerSession::on_timer(TimePoint now, ServerOutput& out) {
 TimePoint ServerSession::next_deadline() const {
     switch (state_) {
         case State::awaiting_config:
-        case State::assigning: return started_ + opt_.config_timeout;
-        case State::established: return keepalive_.next_deadline(false);
-        default: return TimePoint::max();
+        case State::assigning:
+            return started_ + opt_.config_timeout;
+        case State::established:
+            return keepalive_.next_deadline(false);
+        default:
+            return TimePoint::max();
     }
 }
 

@@ -5,7 +5,8 @@ namespace porthole::session {
 size_t IpAddressHash::operator()(const IpAddress& a) const noexcept {
     // FNV-1a over the address bytes and family: cheap, and enough for addresses we assign.
     uint64_t h = 1469598103934665603ull ^ uint64_t(a.family());
-    for (uint8_t b : a.bytes()) h = (h ^ b) * 1099511628211ull;
+    for (uint8_t b : a.bytes())
+        h = (h ^ b) * 1099511628211ull;
     return size_t(h);
 }
 

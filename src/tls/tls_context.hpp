@@ -21,8 +21,8 @@ struct ServerConfig {
 };
 
 struct ClientConfig {
-    std::string ca_file;      // CA that issued the concentrator's certificate
-    std::string cert_file;    // this UE's certificate
+    std::string ca_file;    // CA that issued the concentrator's certificate
+    std::string cert_file;  // this UE's certificate
     std::string key_file;
     std::string server_name;  // SNI and the name (or IP address) verified in the certificate
     TlsVersion min_version = TlsVersion::v1_3;
