@@ -396,6 +396,10 @@ void Concentrator::save_leases() {
 
 void Concentrator::on_signal() {
     while (int sig = signals_.take()) {
+        if (sig == SIGUSR1) {
+            log_status();
+            continue;
+        }
         if (sig == SIGHUP) {
             log::info("SIGHUP: configuration reload is not supported yet; ignored");
             continue;
@@ -403,6 +407,28 @@ void Concentrator::on_signal() {
         log::info("signal {}: stopping", sig);
         stopping_ = true;
     }
+}
+
+void Concentrator::log_status() {
+    session::DropCounters total = drops_;
+    size_t established = 0;
+    for (auto& [id, c] : conns_) {
+        if (!c->established()) continue;
+        ++established;
+        const auto& d = c->core().drops();
+        for (size_t r = 0; r < size_t(session::DropReason::count_); ++r)
+            total.add(session::DropReason(r), d[session::DropReason(r)]);
+        const auto& a = c->core().assignment();
+        log::info("status: session {} [{}] {}{} from {}: received {} packets, spoofed {}", id,
+                  c->identity(), a.ipv4 ? a.ipv4->addr.to_string() : "",
+                  a.ipv6 ? " " + a.ipv6->addr.to_string() : "", c->peer(),
+                  c->core().packets_received(), d[session::DropReason::spoofed_source]);
+    }
+    std::string drops;
+    for (size_t r = 0; r < size_t(session::DropReason::count_); ++r)
+        drops += fmt::format(" {}={}", session::kDropReasonNames[r], total[session::DropReason(r)]);
+    log::info("status: {} connection(s), {} session(s) established; drops:{}", conns_.size(),
+              established, drops);
 }
 
 UeConnection* Concentrator::find(session::SessionId id) {

@@ -76,6 +76,7 @@ private:
     void accept_all(Listener& listener);
     void read_tun();
     void on_signal();
+    void log_status();  // SIGUSR1: sessions and drop counters to the log
     void tick(session::TimePoint now);
     void reap();
     Result<void> load_leases();

@@ -48,6 +48,7 @@ Result<SignalFd> SignalFd::create() {
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     if (::sigprocmask(SIG_BLOCK, &set, nullptr) < 0) return sys_error("sigprocmask", errno);
     Fd fd(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
     if (!fd) return sys_error("signalfd", errno);

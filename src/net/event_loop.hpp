@@ -36,7 +36,8 @@ private:
     Fd epfd_;
 };
 
-// Signals delivered as readable events (SIGINT, SIGTERM, SIGHUP), blocked for normal delivery.
+// Signals delivered as readable events (SIGINT, SIGTERM, SIGHUP, SIGUSR1), blocked for normal
+// delivery.
 class SignalFd {
 public:
     static Result<SignalFd> create();
