@@ -158,6 +158,7 @@ void encode(const ControlMessage& msg, std::vector<std::byte>& out) {
         w.u16(Attr::mtu, as->mtu);
         w.u16(Attr::keepalive_interval, as->keepalive_s);
         if (!as->session_token.empty()) w.bytes(Attr::session_token, as->session_token);
+        if (as->capabilities != 0) w.u32(Attr::capabilities, as->capabilities);
     } else if (auto* ka = std::get_if<Keepalive>(&msg)) {
         type = uint8_t(ka->reply ? EnvelopeType::keepalive_reply : EnvelopeType::keepalive_request);
         w.u64(Attr::timestamp, ka->timestamp_us);
@@ -250,6 +251,10 @@ Result<ControlMessage> decode(uint8_t type, std::span<const std::byte> payload) 
                             if (v.size() > kMaxTokenSize)
                                 return make_error("session token too long");
                             m.session_token.assign(v.begin(), v.end());
+                            break;
+                        case Attr::capabilities:
+                            if (auto sz = need_size(v, 4, "capabilities"); !sz) return sz;
+                            m.capabilities = uint32_t(be(v));
                             break;
                         default:
                             break;

@@ -39,7 +39,8 @@ enum class Attr : uint8_t {
 enum Capability : uint32_t {
     cap_ipv4 = 1u << 0,
     cap_ipv6 = 1u << 1,
-    cap_resume = 1u << 2,  // understands session tokens
+    cap_resume = 1u << 2,   // understands session tokens
+    cap_offload = 1u << 3,  // sends and accepts type 0x90 (IP packet + offload trailer)
 };
 
 enum class CloseReason : uint16_t {
@@ -77,6 +78,7 @@ struct ConfigAssign {
     uint16_t mtu = 1400;
     uint16_t keepalive_s = 20;
     std::vector<std::byte> session_token;
+    uint32_t capabilities = 0;  // what the concentrator agreed to use with this UE
     friend bool operator==(const ConfigAssign&, const ConfigAssign&) = default;
 };
 

@@ -1,6 +1,7 @@
 #include "packet/envelope.hpp"
 
 #include "packet/ip_packet.hpp"
+#include "packet/offload.hpp"
 
 namespace porthole::packet {
 
@@ -14,6 +15,8 @@ std::string_view to_string(DecodeError e) {
             return "envelope length above the maximum";
         case DecodeError::not_ip_packet:
             return "IP envelope does not carry a valid IP packet";
+        case DecodeError::bad_offload:
+            return "offload envelope with inconsistent metadata";
     }
     return "unknown decode error";
 }
@@ -34,6 +37,13 @@ DecodeError EnvelopeDecoder::check_header(const std::byte* h, size_t& total) {
 DecodeError EnvelopeDecoder::check_envelope(uint8_t type, std::span<const std::byte> payload) {
     if (type == uint8_t(EnvelopeType::ip_packet) && !IpPacket::parse(payload))
         return DecodeError::not_ip_packet;
+    if (type == uint8_t(EnvelopeType::ip_packet_offload)) {
+        if (payload.size() <= kOffloadTrailerSize) return DecodeError::not_ip_packet;
+        auto pkt = payload.first(payload.size() - kOffloadTrailerSize);
+        if (!IpPacket::parse(pkt)) return DecodeError::not_ip_packet;
+        if (!offload_consistent(read_trailer(pkt.data() + pkt.size()), pkt))
+            return DecodeError::bad_offload;
+    }
     return DecodeError::none;
 }
 

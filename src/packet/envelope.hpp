@@ -1,9 +1,10 @@
 // Envelope: the 3GPP TS 24.322 §7 framing, Type(1) | Length(2, big-endian, whole envelope) |
 // Payload, its encoder and a stream decoder that accepts arbitrary chunks. Pure code: no I/O.
 //
-// Decoding allocates at most once: an envelope that lies whole inside the chunk is handed out as a
-// view into the chunk; only one that straddles chunk boundaries is gathered in the decoder's own
-// buffer, allocated the first time that happens (an idle session costs no buffer).
+// Decoding does not allocate per envelope: an envelope that lies whole inside the chunk is handed
+// out as a view into the chunk; only one that straddles chunk boundaries is gathered in the
+// decoder's own buffers, which grow to the largest such envelope and then stay (an idle session
+// that never saw one costs no buffer).
 #pragma once
 
 #include <cstddef>
@@ -12,11 +13,13 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <vector>
 
 namespace porthole::packet {
 
 enum class EnvelopeType : uint8_t {
     ip_packet = 0x01,       // TS 24.322: one IPv4 or IPv6 packet
+    ip_packet_offload = 0x90,  // porthole: IP packet + offload trailer (packet/offload.hpp)
     config_request = 0x80,  // porthole extension types (see docs/protocol.md)
     config_assign = 0x81,
     keepalive_request = 0x82,
@@ -51,6 +54,7 @@ enum class DecodeError : uint8_t {
     length_too_small,  // Length < 3, or < 4 for an IP packet
     length_too_large,  // Length above the configured maximum
     not_ip_packet,     // type 1 whose payload is not a well-formed IPv4/IPv6 packet
+    bad_offload,       // type 0x90 whose trailer does not describe its packet
 };
 
 [[nodiscard]] std::string_view to_string(DecodeError e);
@@ -74,7 +78,10 @@ private:
     DecodeError check_envelope(uint8_t type, std::span<const std::byte> payload);
 
     size_t max_;
-    std::unique_ptr<std::byte[]> partial_;
+    // Two buffers, used in turn: an envelope completed from one of them is handed out as a view
+    // that must stay valid until the next feed(), while the new tail goes to the other.
+    std::vector<std::byte> parts_[2];
+    int cur_ = 0;
     size_t partial_size_ = 0;
     size_t partial_total_ = 0;  // 0 until the header of the partial envelope is known
     DecodeError error_ = DecodeError::none;
@@ -88,20 +95,21 @@ DecodeError EnvelopeDecoder::feed(std::span<const std::byte> data, Sink&& sink) 
 
     // 1. Finish an envelope that straddled the previous chunk.
     if (partial_size_ > 0) {
+        auto& part = parts_[cur_];
         if (partial_total_ == 0) {
             size_t take = std::min(left, kHeaderSize - partial_size_);
-            std::memcpy(partial_.get() + partial_size_, p, take);
+            std::memcpy(part.data() + partial_size_, p, take);
             partial_size_ += take, p += take, left -= take;
             if (partial_size_ < kHeaderSize) return DecodeError::none;
-            if ((error_ = check_header(partial_.get(), partial_total_)) != DecodeError::none)
+            if ((error_ = check_header(part.data(), partial_total_)) != DecodeError::none)
                 return error_;
+            if (part.size() < partial_total_) part.resize(partial_total_);
         }
         size_t take = std::min(left, partial_total_ - partial_size_);
-        std::memcpy(partial_.get() + partial_size_, p, take);
+        std::memcpy(part.data() + partial_size_, p, take);
         partial_size_ += take, p += take, left -= take;
         if (partial_size_ < partial_total_) return DecodeError::none;
-        Envelope env{uint8_t(partial_[0]),
-                     {partial_.get() + kHeaderSize, partial_total_ - kHeaderSize}};
+        Envelope env{uint8_t(part[0]), {part.data() + kHeaderSize, partial_total_ - kHeaderSize}};
         partial_size_ = partial_total_ = 0;
         if ((error_ = check_envelope(env.type, env.payload)) != DecodeError::none) return error_;
         sink(env);
@@ -120,13 +128,19 @@ DecodeError EnvelopeDecoder::feed(std::span<const std::byte> data, Sink&& sink) 
 
     // 3. Keep the tail for the next chunk.
     if (left > 0) {
-        if (!partial_) partial_.reset(new std::byte[max_]);
-        std::memcpy(partial_.get(), p, left);
+        cur_ ^= 1;  // the other buffer: the current one may hold an envelope handed out above
+        auto& part = parts_[cur_];
+        size_t want = kHeaderSize;
+        if (left >= kHeaderSize) {
+            if ((error_ = check_header(p, partial_total_)) != DecodeError::none) return error_;
+            want = partial_total_;
+        } else {
+            partial_total_ = 0;
+        }
+        // Grows to the largest envelope seen, then stays: no allocation per envelope.
+        if (part.size() < std::max(want, left)) part.resize(std::max(want, left));
+        std::memcpy(part.data(), p, left);
         partial_size_ = left;
-        partial_total_ = 0;
-        if (left >= kHeaderSize &&
-            (error_ = check_header(partial_.get(), partial_total_)) != DecodeError::none)
-            return error_;
     }
     return DecodeError::none;
 }

@@ -28,9 +28,9 @@ void ClientSession::on_bytes(std::span<const std::byte> data, TimePoint now, Cli
 }
 
 void ClientSession::on_envelope(const packet::Envelope& env, TimePoint now, ClientOutput& out) {
-    if (env.type == uint8_t(EnvelopeType::ip_packet)) {
+    if (is_ip_envelope(env.type)) {
         if (state_ == State::established) {
-            out.to_tun.push_back(env.payload);
+            out.to_tun.push_back(tun_packet_of(env.type, env.payload));
             ++rx_packets_;
         }
         return;  // before configuration: nothing to deliver to yet

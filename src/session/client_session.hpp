@@ -17,12 +17,13 @@
 #include "packet/envelope.hpp"
 #include "session/clock.hpp"
 #include "session/keepalive.hpp"
+#include "session/tun_packet.hpp"
 
 namespace porthole::session {
 
 struct ClientOutput {
     std::vector<std::byte> to_peer;                  // whole envelopes to send, in order
-    std::vector<std::span<const std::byte>> to_tun;  // IP packets; views valid until next call
+    std::vector<TunPacket> to_tun;  // IP packets; views valid until the next call
     bool configured = false;                         // assignment() became valid in this call
     std::optional<packet::Close> closed;             // the session ended in this call: why
     bool closed_by_peer = false;

@@ -28,10 +28,11 @@ bool ServerSession::source_allowed(std::span<const std::byte> p) const {
 }
 
 void ServerSession::on_envelope(const packet::Envelope& env, TimePoint now, ServerOutput& out) {
-    if (env.type == uint8_t(EnvelopeType::ip_packet)) {
+    if (is_ip_envelope(env.type)) {
         if (state_ != State::established) return drops_.add(DropReason::before_config);
-        if (!source_allowed(env.payload)) return drops_.add(DropReason::spoofed_source);
-        out.to_tun.push_back(env.payload);
+        auto pkt = tun_packet_of(env.type, env.payload);
+        if (!source_allowed(pkt.bytes)) return drops_.add(DropReason::spoofed_source);
+        out.to_tun.push_back(pkt);
         ++rx_packets_;
         return;
     }

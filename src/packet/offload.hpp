@@ -1,0 +1,99 @@
+// Offload: carrying TUN offload metadata (virtio_net_hdr semantics) across the tunnel, and the
+// software fallbacks for a peer or device without offloads. Pure code.
+//
+// With offloads on, the TUN device hands us (and takes from us) TCP/UDP "super-packets" of up to
+// 64 KiB with one header, plus packets whose transport checksum is left for later (partial).
+// Between two porthole ends that both advertise cap_offload such a packet travels whole, in an
+// envelope of type 0x90 whose payload is the IP packet followed by a 10-octet trailer:
+//
+//   IP packet | flags(1) | gso_type(1) | hdr_len(2) | gso_size(2) | csum_start(2) | csum_offset(2)
+//
+// (a trailer, so that the packet can be read from the TUN device straight into the send queue and
+// written from the receive buffer straight to the TUN device: no copy either way). Packets without
+// metadata always travel as plain type 1 envelopes. Toward a peer or device without offloads,
+// super-packets are cut into MTU-sized segments and partial checksums are completed here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace porthole::packet {
+
+struct OffloadHeader {
+    static constexpr uint8_t kNeedsCsum = 1;  // transport checksum is partial (see csum_*)
+    static constexpr uint8_t kDataValid = 2;  // checksum already verified
+    static constexpr uint8_t kGsoNone = 0, kGsoTcpV4 = 1, kGsoTcpV6 = 4, kGsoUdpL4 = 5;
+    static constexpr uint8_t kGsoEcn = 0x80;
+
+    uint8_t flags = 0;
+    uint8_t gso_type = kGsoNone;
+    uint16_t hdr_len = 0;
+    uint16_t gso_size = 0;
+    uint16_t csum_start = 0;
+    uint16_t csum_offset = 0;
+
+    // Nothing to carry: the packet is complete as it is.
+    [[nodiscard]] bool plain() const {
+        return (flags & kNeedsCsum) == 0 && (gso_type & ~kGsoEcn) == kGsoNone;
+    }
+    [[nodiscard]] bool gso() const { return (gso_type & ~kGsoEcn) != kGsoNone; }
+    friend bool operator==(const OffloadHeader&, const OffloadHeader&) = default;
+};
+
+inline constexpr size_t kOffloadTrailerSize = 10;
+
+void write_trailer(const OffloadHeader& h, std::byte* out);
+[[nodiscard]] OffloadHeader read_trailer(const std::byte* in);
+
+// Checks that h describes packet (a validated IP packet): a known GSO type matching the
+// packet's family and transport protocol, segment size and checksum positions inside it.
+[[nodiscard]] bool offload_consistent(const OffloadHeader& h, std::span<const std::byte> packet);
+
+// Completes a partial transport checksum in place (kNeedsCsum): the ones'-complement sum from
+// csum_start to the end, folded into the field at csum_start + csum_offset.
+void complete_checksum(const OffloadHeader& h, std::span<std::byte> packet);
+
+// RFC 1071 ones'-complement sum (not yet inverted), continuing from `sum`.
+[[nodiscard]] uint32_t checksum_add(std::span<const std::byte> data, uint32_t sum = 0);
+[[nodiscard]] uint16_t checksum_fold(uint32_t sum);
+
+// Cuts a TCP or UDP super-packet into segments of at most h.gso_size payload octets, each a
+// complete IP packet with correct lengths, IPv4 IDs and header checksum, TCP sequence numbers and
+// flags, and transport checksums. Each segment is built in `scratch` (at least
+// headers + gso_size octets) and handed to emit(std::span<const std::byte>). Returns false
+// (emitting nothing) when the packet cannot be segmented (inconsistent metadata).
+template <class Emit>
+bool segment(const OffloadHeader& h, std::span<const std::byte> packet, std::span<std::byte> scratch,
+             Emit&& emit);
+
+namespace detail {
+struct SegmentPlan {
+    size_t l3_len = 0, l4_len = 0, payload = 0;
+    bool v4 = true, tcp = true;
+};
+bool plan_segments(const OffloadHeader& h, std::span<const std::byte> packet, SegmentPlan& plan);
+// Writes segment i (payload [off, off + n)) into out; returns its size.
+size_t build_segment(const SegmentPlan& p, std::span<const std::byte> packet, size_t index,
+                     size_t off, size_t n, bool last, std::byte* out);
+}  // namespace detail
+
+template <class Emit>
+bool segment(const OffloadHeader& h, std::span<const std::byte> packet, std::span<std::byte> scratch,
+             Emit&& emit) {
+    detail::SegmentPlan p;
+    if (!detail::plan_segments(h, packet, p)) return false;
+    size_t hdrs = p.l3_len + p.l4_len;
+    size_t mss = h.gso_size;
+    if (scratch.size() < hdrs + mss) return false;
+    size_t count = p.payload == 0 ? 1 : (p.payload + mss - 1) / mss;
+    for (size_t i = 0; i < count; ++i) {
+        size_t off = i * mss;
+        size_t n = off + mss <= p.payload ? mss : p.payload - off;
+        size_t size = detail::build_segment(p, packet, i, off, n, i + 1 == count, scratch.data());
+        emit(std::span<const std::byte>(scratch.data(), size));
+    }
+    return true;
+}
+
+}  // namespace porthole::packet
