@@ -2,17 +2,18 @@
 # porthole lab: four network namespaces, a restrictive firewall in the middle.
 #
 #  [ue] ue-fw 198.18.1.2/24 --- fw-ue 198.18.1.1/24 [fw] fw-conc 198.18.2.1/24 --- conc-fw 198.18.2.2/24 [conc] conc-op 198.18.3.1/24 --- op-conc 198.18.3.2/24 [opnet]
+#          fd00:18:1::2/64        fd00:18:1::1/64      fd00:18:2::1/64          fd00:18:2::2/64        fd00:18:3::1/64          fd00:18:3::2/64
 #
-#  ue     the device (runs `porthole connect`)      default via 198.18.1.1
+#  ue     the device (runs `porthole connect`)      default via 198.18.1.1 / fd00:18:1::1
 #  fw     restrictive firewall (nft table inet labfw): forwards ONLY new TCP to
-#         198.18.2.2:443 from the ue side, plus established/related replies
-#  conc   the concentrator (runs `portholed`)        default via 198.18.2.1, forwards
-#  opnet  operator-network services on 198.18.3.2    default via 198.18.3.1
+#         198.18.2.2:443 / [fd00:18:2::2]:443 from the ue side, plus established/related
+#  conc   the concentrator (runs `portholed`)        default via 198.18.2.1 / fd00:18:2::1, forwards
+#  opnet  operator-network services on 198.18.3.2 and fd00:18:3::2, default via 198.18.3.1 / fd00:18:3::1
 #           UDP 7 echo, TCP 5001 sha256-of-stream, TCP 5002 "send N bytes",
 #           TCP 80 tiny HTTP, TCP 5003 "tell me my source address"
 #
-# IPv6 is disabled on the lab links (ue-fw, fw-ue, fw-conc, conc-fw, conc-op, op-conc) and
-# the firewall drops any IPv6 anyway (counter drop_ipv6).
+# Both families are on the six lab links; IPv6 addresses are static ULAs (nodad), router
+# advertisements are ignored, and the firewall applies the same policy to IPv6 as to IPv4.
 #
 # Usage: scripts/lab.sh up|down|status|open|close|check
 #   up      create namespaces, links, routes, firewall, opnet services; then `check`
@@ -20,7 +21,8 @@
 #   status  namespaces, services, firewall mode and counters
 #   open    firewall forwards everything (raw-routing baseline for benchmarks)
 #   close   restore the restrictive firewall
-#   check   prove the restrictive firewall blocks direct access and passes TCP/443
+#   check   prove the restrictive firewall blocks direct access and passes TCP/443 (IPv4 and IPv6)
+#   cut     fw drops everything it forwards (black-holed path, both families); `restore` undoes it
 # Environment: LAB_PREFIX (default empty) prefixes the namespace names, e.g. LAB_PREFIX=t1_.
 set -uo pipefail
 
@@ -46,20 +48,30 @@ table inet labfw {
 $(nft_counters_decl)
   chain forward {
     type filter hook forward priority filter; policy drop;
-    meta nfproto ipv6 counter name drop_ipv6 drop
     ct state established,related ip daddr $CONC_ADDR tcp dport 443 counter name tls_up accept
     ct state established,related ip saddr $CONC_ADDR tcp sport 443 counter name tls_down accept
+    ct state established,related ip6 daddr $CONC_ADDR6 tcp dport 443 counter name tls6_up accept
+    ct state established,related ip6 saddr $CONC_ADDR6 tcp sport 443 counter name tls6_down accept
     ct state established,related counter name est_other accept
     iifname "fw-ue" ip daddr $CONC_ADDR tcp dport 443 counter name tls_new accept
-    iifname "fw-ue" meta l4proto udp counter name drop_udp drop
-    iifname "fw-ue" meta l4proto icmp counter name drop_icmp drop
-    iifname "fw-ue" meta l4proto tcp counter name drop_tcp drop
+    iifname "fw-ue" ip6 daddr $CONC_ADDR6 tcp dport 443 counter name tls6_new accept
+    iifname "fw-ue" meta nfproto ipv4 meta l4proto udp counter name drop_udp drop
+    iifname "fw-ue" meta nfproto ipv4 meta l4proto icmp counter name drop_icmp drop
+    iifname "fw-ue" meta nfproto ipv4 meta l4proto tcp counter name drop_tcp drop
+    iifname "fw-ue" meta nfproto ipv6 meta l4proto udp counter name drop6_udp drop
+    iifname "fw-ue" meta nfproto ipv6 meta l4proto ipv6-icmp counter name drop6_icmp drop
+    iifname "fw-ue" meta nfproto ipv6 meta l4proto tcp counter name drop6_tcp drop
+    meta nfproto ipv6 counter name drop_ipv6 drop
     counter name drop_other drop
   }
   chain input {
     type filter hook input priority filter; policy accept;
     iifname "lo" accept
     ct state established,related accept
+    # IPv6 neighbour discovery with the ue (link-local scope, never forwarded) must work, or
+    # nothing IPv6 gets through; router solicitations and MLD reports are dropped uncounted.
+    iifname "fw-ue" icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 counter name in_nd6 accept
+    iifname "fw-ue" icmpv6 type { nd-router-solicit, mld-listener-report, mld2-listener-report } drop
     iifname "fw-ue" counter name in_drop_ue drop
   }
 }
@@ -88,28 +100,34 @@ fw_apply() { # restrictive|open
 }
 
 # ---------------------------------------------------------------- opnet services
-start_service() { # NAME PROTO PORT socat-args...
-  local name=$1 proto=$2 port=$3 pid
-  shift 3
+start_service() { # NAME PROTO(t|u) BIND-ADDR PORT socat-args...
+  local name=$1 proto=$2 addr=$3 port=$4 pid
+  shift 4
+  addr=${addr#[}; addr=${addr%]}
   setsid ip netns exec "$NS_OPNET" socat "$@" </dev/null >>"$LAB_STATE_DIR/svc-$name.log" 2>&1 &
   pid=$!
   echo "$pid" >"$LAB_STATE_DIR/svc-$name.pid"
-  wait_listen "$NS_OPNET" "$proto" "$port" 5 ||
+  wait_listen_on "$NS_OPNET" "$proto" "$addr" "$port" 5 ||
     lab_die "opnet service '$name' did not start: $(tail -n 1 "$LAB_STATE_DIR/svc-$name.log" 2>/dev/null)"
 }
 
+# Each service runs twice: on $OPNET_ADDR (svc-NAME) and on [$OPNET_ADDR6] (svc-NAME-v6), each
+# its own socat process group with its own PID file.
 start_services() {
-  local a=$OPNET_ADDR
-  start_service udp-echo u 7 -T 3 "UDP4-RECVFROM:7,bind=$a,fork" PIPE
-  start_service tcp-sha256 t 5001 "TCP4-LISTEN:5001,bind=$a,reuseaddr,fork" SYSTEM:sha256sum
-  # socat parses ( ) [ ] { } : , and backslashes in addresses, so these commands avoid them.
-  # shellcheck disable=SC2016 # these $ expand in the service's shell, not here
-  start_service tcp-source t 5002 "TCP4-LISTEN:5002,bind=$a,reuseaddr,fork" \
-    'SYSTEM:read n; head -c "$n" /dev/zero'
-  start_service tcp-http t 80 "TCP4-LISTEN:80,bind=$a,reuseaddr,fork" \
-    'SYSTEM:echo HTTP/1.0 200 OK; echo; echo opnet'
-  # shellcheck disable=SC2016
-  start_service tcp-peer t 5003 "TCP4-LISTEN:5003,bind=$a,reuseaddr,fork" 'SYSTEM:echo "$SOCAT_PEERADDR"'
+  local fam a sfx
+  for fam in 4 6; do
+    if [[ $fam == 4 ]]; then a=$OPNET_ADDR sfx=""; else a="[$OPNET_ADDR6]" sfx=-v6; fi
+    start_service "udp-echo$sfx" u "$a" 7 -T 3 "UDP$fam-RECVFROM:7,bind=$a,fork" PIPE
+    start_service "tcp-sha256$sfx" t "$a" 5001 "TCP$fam-LISTEN:5001,bind=$a,reuseaddr,fork" SYSTEM:sha256sum
+    # socat parses ( ) [ ] { } : , and backslashes in addresses, so these commands avoid them.
+    # shellcheck disable=SC2016 # these $ expand in the service's shell, not here
+    start_service "tcp-source$sfx" t "$a" 5002 "TCP$fam-LISTEN:5002,bind=$a,reuseaddr,fork" \
+      'SYSTEM:read n; head -c "$n" /dev/zero'
+    start_service "tcp-http$sfx" t "$a" 80 "TCP$fam-LISTEN:80,bind=$a,reuseaddr,fork" \
+      'SYSTEM:echo HTTP/1.0 200 OK; echo; echo opnet'
+    # shellcheck disable=SC2016
+    start_service "tcp-peer$sfx" t "$a" 5003 "TCP$fam-LISTEN:5003,bind=$a,reuseaddr,fork" 'SYSTEM:echo "$SOCAT_PEERADDR"'
+  done
 }
 
 # ---------------------------------------------------------------- up / down
@@ -139,39 +157,54 @@ lab_up() {
   ip link add conc-op netns "$NS_CONC" type veth peer name op-conc netns "$NS_OPNET"
   ok
 
-  step "IPv6 off on lab links, addresses, forwarding"
-  local pair
-  for pair in "$NS_UE:ue-fw" "$NS_FW:fw-ue" "$NS_FW:fw-conc" "$NS_CONC:conc-fw" "$NS_CONC:conc-op" "$NS_OPNET:op-conc"; do
-    nsx "${pair%%:*}" sysctl -qw "net.ipv6.conf.${pair#*:}.disable_ipv6=1"
-  done
+  step "addresses (IPv4 + IPv6 ULA, nodad, no RA), forwarding"
+  local pair link
+  while IFS= read -r pair; do
+    link=${pair#*:}
+    # static addresses only: no SLAAC/RA, no DAD delay, no router solicitations
+    nsx "${pair%%:*}" sysctl -qw "net.ipv6.conf.$link.disable_ipv6=0" "net.ipv6.conf.$link.accept_ra=0" \
+      "net.ipv6.conf.$link.accept_dad=0" "net.ipv6.conf.$link.router_solicitations=0" \
+      "net.ipv6.conf.$link.autoconf=0" >/dev/null
+  done < <(lab_links)
   nsx "$NS_UE" ip addr add "$UE_ADDR/24" dev ue-fw
   nsx "$NS_FW" ip addr add "$FW_UE_ADDR/24" dev fw-ue
   nsx "$NS_FW" ip addr add "$FW_CONC_ADDR/24" dev fw-conc
   nsx "$NS_CONC" ip addr add "$CONC_ADDR/24" dev conc-fw
   nsx "$NS_CONC" ip addr add "$CONC_OP_ADDR/24" dev conc-op
   nsx "$NS_OPNET" ip addr add "$OPNET_ADDR/24" dev op-conc
+  nsx "$NS_UE" ip addr add "$UE_ADDR6/64" dev ue-fw nodad
+  nsx "$NS_FW" ip addr add "$FW_UE_ADDR6/64" dev fw-ue nodad
+  nsx "$NS_FW" ip addr add "$FW_CONC_ADDR6/64" dev fw-conc nodad
+  nsx "$NS_CONC" ip addr add "$CONC_ADDR6/64" dev conc-fw nodad
+  nsx "$NS_CONC" ip addr add "$CONC_OP_ADDR6/64" dev conc-op nodad
+  nsx "$NS_OPNET" ip addr add "$OPNET_ADDR6/64" dev op-conc nodad
   nsx "$NS_UE" ip link set ue-fw up
   nsx "$NS_FW" ip link set fw-ue up
   nsx "$NS_FW" ip link set fw-conc up
   nsx "$NS_CONC" ip link set conc-fw up
   nsx "$NS_CONC" ip link set conc-op up
   nsx "$NS_OPNET" ip link set op-conc up
-  nsx "$NS_FW" sysctl -qw net.ipv4.ip_forward=1
-  nsx "$NS_CONC" sysctl -qw net.ipv4.ip_forward=1
+  for ns in "$NS_FW" "$NS_CONC"; do
+    nsx "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
+  done
   ok
 
-  step "routes"
+  step "routes (IPv4 and IPv6)"
   nsx "$NS_UE" ip route add default via "$FW_UE_ADDR"
-  nsx "$NS_FW" ip route add 198.18.3.0/24 via "$CONC_ADDR"
+  nsx "$NS_FW" ip route add "$OPNET_NET" via "$CONC_ADDR"
   nsx "$NS_CONC" ip route add default via "$FW_CONC_ADDR"
   nsx "$NS_OPNET" ip route add default via "$CONC_OP_ADDR"
+  nsx "$NS_UE" ip -6 route add default via "$FW_UE_ADDR6"
+  nsx "$NS_FW" ip -6 route add "$OPNET_NET6" via "$CONC_ADDR6"
+  nsx "$NS_CONC" ip -6 route add default via "$FW_CONC_ADDR6"
+  nsx "$NS_OPNET" ip -6 route add default via "$CONC_OP_ADDR6"
   ok
 
   step "firewall (nft table inet labfw in $NS_FW, restrictive)"
   fw_apply restrictive
   ok
 
-  step "opnet services (udp/7 tcp/5001 tcp/5002 tcp/80 tcp/5003)"
+  step "opnet services (udp/7, tcp/5001 5002 80 5003; v4 + v6)"
   start_services
   ok
   set +e
@@ -210,7 +243,7 @@ check_line() { # RESULT(ok|FAIL) TEXT
   [[ $1 == ok ]] || CHECK_FAILS=$((CHECK_FAILS + 1))
 }
 
-probe() { printf '%-4s ue -> %-16s %s' "$1" "$2" "$3"; }
+probe() { printf '%-5s ue -> %-20s %s' "$1" "$2" "$3"; }
 
 lab_check() {
   lab_require_root
@@ -219,63 +252,80 @@ lab_check() {
   mode=$(cat "$LAB_STATE_DIR/mode" 2>/dev/null || echo unknown)
   [[ $mode == restrictive ]] || lab_die "firewall is '$mode'; run '$0 close' before '$0 check'"
   CHECK_FAILS=0
-  say "== firewall check: direct access from ue must be blocked, only TCP to $CONC_ADDR:443 passes"
-  local before after
-  before=$(fw_counter_packets drop_icmp)
-  if ping_ok "$NS_UE" "$OPNET_ADDR" 1; then check_line FAIL "$(probe ICMP "$OPNET_ADDR" "answered (should be blocked)")"
+  say "== firewall check: direct access from ue must be blocked, only TCP to $CONC_ADDR:443 / [$CONC_ADDR6]:443 passes"
+  # The two families use disjoint counters, listeners and probes: run them side by side.
+  local out4 out6 p4 p6
+  out4=$(mktemp) || lab_die "mktemp failed"
+  out6=$(mktemp) || { rm -f "$out4"; lab_die "mktemp failed"; }
+  check_family 4 "$OPNET_ADDR" "$CONC_ADDR" "" >"$out4" 2>&1 &
+  p4=$!
+  check_family 6 "$OPNET_ADDR6" "$CONC_ADDR6" 6 >"$out6" 2>&1 &
+  p6=$!
+  wait "$p4" "$p6"
+  cat "$out4" "$out6"
+  CHECK_FAILS=$(grep -c '^  \[FAIL\]' "$out4" "$out6" | awk -F: '{ n += $NF } END { print n + 0 }')
+  rm -f "$out4" "$out6"
+  if ((CHECK_FAILS == 0)); then say "== firewall check passed"; return 0; fi
+  say "== firewall check FAILED ($CHECK_FAILS problem(s))"
+  return 1
+}
+
+# check_family 4|6 OPNET CONC COUNTER-SUFFIX: the probes of `check` for one address family.
+check_family() {
+  local fam=$1 opnet=$2 conc=$3 sfx=$4 before after port icmp=ICMP
+  [[ $fam == 6 ]] && icmp=ICMP6
+  before=$(fw_counter_packets "drop${sfx}_icmp")
+  if ping_ok "$NS_UE" "$opnet" 1; then check_line FAIL "$(probe "$icmp" "$opnet" "answered (should be blocked)")"
   else
-    after=$(fw_counter_packets drop_icmp)
-    check_line ok "$(probe ICMP "$OPNET_ADDR" "blocked (fw drop_icmp +$((after - before)))")"
+    after=$(fw_counter_packets "drop${sfx}_icmp")
+    check_line ok "$(probe "$icmp" "$opnet" "blocked (fw drop${sfx}_icmp +$((after - before)))")"
   fi
-  before=$(fw_counter_packets drop_udp)
-  if udp_echo "$NS_UE" "$OPNET_ADDR" 7 "lab-check" >/dev/null; then check_line FAIL "$(probe UDP "$OPNET_ADDR:7" "echoed (should be blocked)")"
+  before=$(fw_counter_packets "drop${sfx}_udp")
+  if udp_echo "$NS_UE" "$opnet" 7 "lab-check" >/dev/null; then check_line FAIL "$(probe UDP "$opnet:7" "echoed (should be blocked)")"
   else
-    after=$(fw_counter_packets drop_udp)
-    check_line ok "$(probe UDP "$OPNET_ADDR:7" "no echo (fw drop_udp +$((after - before)))")"
+    after=$(fw_counter_packets "drop${sfx}_udp")
+    check_line ok "$(probe UDP "$opnet:7" "no echo (fw drop${sfx}_udp +$((after - before)))")"
   fi
-  local port
   for port in 5001 80; do
-    before=$(fw_counter_packets drop_tcp)
-    if tcp_connect "$NS_UE" "$OPNET_ADDR" "$port" 2; then check_line FAIL "$(probe TCP "$OPNET_ADDR:$port" "connected (should be blocked)")"
+    before=$(fw_counter_packets "drop${sfx}_tcp")
+    if tcp_connect "$NS_UE" "$opnet" "$port" 2; then check_line FAIL "$(probe TCP "$opnet:$port" "connected (should be blocked)")"
     else
-      after=$(fw_counter_packets drop_tcp)
-      check_line ok "$(probe TCP "$OPNET_ADDR:$port" "blocked (fw drop_tcp +$((after - before)))")"
+      after=$(fw_counter_packets "drop${sfx}_tcp")
+      check_line ok "$(probe TCP "$opnet:$port" "blocked (fw drop${sfx}_tcp +$((after - before)))")"
     fi
   done
 
   # TCP/443 to the concentrator address must cross fw. Use a throw-away listener unless
-  # something (e.g. portholed) already listens there.
-  local lpid="" reply
-  before=$(fw_counter_packets tls_new)
-  if [[ -z $(nsx "$NS_CONC" ss -Hltn "sport = :443") ]]; then
-    setsid ip netns exec "$NS_CONC" socat "TCP4-LISTEN:443,bind=$CONC_ADDR,reuseaddr" 'SYSTEM:echo tls-port-ok' \
+  # something (e.g. portholed) already listens on that address (or its family's wildcard).
+  local lpid="" reply bind=$conc
+  [[ $fam == 6 ]] && bind="[$conc]"
+  before=$(fw_counter_packets "tls${sfx}_new")
+  if ! listening_on "$NS_CONC" t "$conc" 443; then
+    setsid ip netns exec "$NS_CONC" socat "TCP$fam-LISTEN:443,bind=$bind,reuseaddr" 'SYSTEM:echo tls-port-ok' \
       </dev/null >/dev/null 2>&1 &
     lpid=$!
-    wait_listen "$NS_CONC" t 443 5 || true
-    reply=$(tcp_request "$NS_UE" "$CONC_ADDR" 443 "" 3)
+    wait_listen_on "$NS_CONC" t "$conc" 443 5 || true
+    reply=$(tcp_request "$NS_UE" "$conc" 443 "" 3)
     kill_pid_tree "$lpid" 1
-    after=$(fw_counter_packets tls_new)
-    if [[ $reply == tls-port-ok ]]; then check_line ok "$(probe TCP "$CONC_ADDR:443" "allowed (throw-away listener answered, fw tls_new +$((after - before)))")"
-    else check_line FAIL "$(probe TCP "$CONC_ADDR:443" "no answer from throw-away listener in $NS_CONC")"
+    after=$(fw_counter_packets "tls${sfx}_new")
+    if [[ $reply == tls-port-ok ]]; then check_line ok "$(probe TCP "$conc:443" "allowed (throw-away listener answered, fw tls${sfx}_new +$((after - before)))")"
+    else check_line FAIL "$(probe TCP "$conc:443" "no answer from throw-away listener in $NS_CONC")"
     fi
   else
-    if tcp_connect "$NS_UE" "$CONC_ADDR" 443 3; then
-      after=$(fw_counter_packets tls_new)
-      check_line ok "$(probe TCP "$CONC_ADDR:443" "allowed (existing listener, fw tls_new +$((after - before)))")"
-    else check_line FAIL "$(probe TCP "$CONC_ADDR:443" "connect failed")"
+    if tcp_connect "$NS_UE" "$conc" 443 3; then
+      after=$(fw_counter_packets "tls${sfx}_new")
+      check_line ok "$(probe TCP "$conc:443" "allowed (existing listener, fw tls${sfx}_new +$((after - before)))")"
+    else check_line FAIL "$(probe TCP "$conc:443" "connect failed")"
     fi
   fi
 
   # Control: routing beyond fw is complete, so the firewall is the only barrier.
-  if ping_ok "$NS_CONC" "$OPNET_ADDR" 1 && udp_echo "$NS_CONC" "$OPNET_ADDR" 7 ctl >/dev/null &&
-    [[ $(tcp_request "$NS_CONC" "$OPNET_ADDR" 5001 "x" 3) == "$(printf x | sha256sum)" ]]; then
-    check_line ok "control: conc -> opnet ICMP/UDP/TCP work (routing complete; fw is the only barrier)"
+  if ping_ok "$NS_CONC" "$opnet" 1 && udp_echo "$NS_CONC" "$opnet" 7 ctl >/dev/null &&
+    [[ $(tcp_request "$NS_CONC" "$opnet" 5001 "x" 3) == "$(printf x | sha256sum)" ]]; then
+    check_line ok "control: conc -> opnet IPv$fam ICMP/UDP/TCP work (routing complete; fw is the only barrier)"
   else
-    check_line FAIL "control: conc -> opnet ICMP/UDP/TCP do not all work"
+    check_line FAIL "control: conc -> opnet IPv$fam ICMP/UDP/TCP do not all work"
   fi
-  if ((CHECK_FAILS == 0)); then say "== firewall check passed"; return 0; fi
-  say "== firewall check FAILED ($CHECK_FAILS problem(s))"
-  return 1
 }
 
 # ---------------------------------------------------------------- status / open / close
@@ -295,6 +345,9 @@ lab_status() {
       else printf '  service %-12s pid %-8s DEAD\n' "$name" "$pid"; fi
     done
     say "  firewall mode: $(cat "$LAB_STATE_DIR/mode" 2>/dev/null || echo unknown)"
+    if lab_ns_exists "$NS_FW" && nsx "$NS_FW" nft list table inet labcut >/dev/null 2>&1; then
+      say "  path: CUT (table inet labcut drops every forwarded packet; '$0 restore' undoes it)"
+    fi
   else
     say "  (no state dir $LAB_STATE_DIR)"
   fi
@@ -321,6 +374,28 @@ lab_open_close() {
   fi
 }
 
+# cut: fw drops every forwarded packet (a path that black-holes, e.g. a Wi-Fi that went away or a
+# firewall that lost its state), in a table of its own so that `restore` leaves labfw untouched.
+lab_cut_restore() {
+  lab_require_root
+  lab_all_ns_exist || lab_die "lab '${LAB_PREFIX:-default}' is not up"
+  if [[ $1 == cut ]]; then
+    nsx "$NS_FW" nft -f - <<'NFT' || lab_die "cannot install the cut table"
+table inet labcut { }
+delete table inet labcut
+table inet labcut {
+  chain forward {
+    type filter hook forward priority -10; policy drop;
+  }
+}
+NFT
+    say "fw: path CUT (every forwarded packet dropped). Restore with '$0 restore'."
+  else
+    nsx "$NS_FW" nft delete table inet labcut 2>/dev/null || true
+    say "fw: path restored."
+  fi
+}
+
 main() {
   local cmd=${1:-}
   case $cmd in
@@ -329,7 +404,8 @@ main() {
     status) lab_status ;;
     open | close) lab_open_close "$cmd" ;;
     check) lab_check ;;
-    *) echo "usage: $0 up|down|status|open|close|check   (env LAB_PREFIX=...)" >&2; exit 2 ;;
+    cut | restore) lab_cut_restore "$cmd" ;;
+    *) echo "usage: $0 up|down|status|open|close|check|cut|restore   (env LAB_PREFIX=...)" >&2; exit 2 ;;
   esac
 }
 

@@ -5,12 +5,13 @@
 #
 # Creates in DIR (skipping anything already present; keys are mode 0600):
 #   ca.pem/ca.key               "porthole lab CA"
-#   server.pem/server.key       CN concentrator.lab, SAN DNS:concentrator.lab, IP:198.18.2.2, serverAuth
+#   server.pem/server.key       CN concentrator.lab, SAN DNS:concentrator.lab, IP:198.18.2.2,
+#                               IP:fd00:18:2::2, serverAuth
 #   ue1.pem/ue1.key             CN ue1, clientAuth  (signed by the lab CA)
 #   ue2.pem/ue2.key             CN ue2, clientAuth  (signed by the lab CA)
 #   rogue-ca.pem/rogue-ca.key   "rogue CA" (unrelated to the lab CA)
 #   rogue-ue.pem/rogue-ue.key   CN rogue-ue, clientAuth, signed by the rogue CA (must be refused)
-#   rogue-server.pem/.key       concentrator.lab / 198.18.2.2 signed by the rogue CA
+#   rogue-server.pem/.key       concentrator.lab / 198.18.2.2 / fd00:18:2::2 signed by the rogue CA
 #                               (stands in for a TLS-intercepting middlebox)
 set -euo pipefail
 
@@ -44,7 +45,7 @@ keyUsage               = critical, digitalSignature
 extendedKeyUsage       = serverAuth
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
-subjectAltName         = DNS:concentrator.lab, IP:198.18.2.2
+subjectAltName         = DNS:concentrator.lab, IP:198.18.2.2, IP:fd00:18:2::2
 [ client ]
 basicConstraints       = critical, CA:FALSE
 keyUsage               = critical, digitalSignature
@@ -81,19 +82,30 @@ make_leaf() {
   echo "  create $name.pem (CN=$cn, $profile, issuer $ca)"
 }
 
+# has_v6_san NAME: 0 iff NAME.pem carries the concentrator's IPv6 address as a SAN (certificates
+# made before the lab had IPv6 lack it and are re-issued).
+has_v6_san() {
+  openssl x509 -in "$1.pem" -noout -text 2>/dev/null | grep -qi 'IP Address:FD00:18:2:0:0:0:0:2'
+}
+
 echo "== lab PKI in $(pwd)"
 force=0
 make_ca ca "porthole lab CA" && force=1   # new CA -> re-issue everything it signs
-make_leaf server concentrator.lab server ca "$force"
+sforce=$force
+[[ -s server.pem ]] && ! has_v6_san server && { echo "  server.pem lacks IP:fd00:18:2::2"; sforce=1; }
+make_leaf server concentrator.lab server ca "$sforce"
 make_leaf ue1 ue1 client ca "$force"
 make_leaf ue2 ue2 client ca "$force"
 force=0
 make_ca rogue-ca "rogue CA" && force=1
 make_leaf rogue-ue rogue-ue client rogue-ca "$force"
-make_leaf rogue-server concentrator.lab server rogue-ca "$force"
+sforce=$force
+[[ -s rogue-server.pem ]] && ! has_v6_san rogue-server && { echo "  rogue-server.pem lacks IP:fd00:18:2::2"; sforce=1; }
+make_leaf rogue-server concentrator.lab server rogue-ca "$sforce"
 
 # Sanity: the chains are what the tests expect.
 openssl verify -CAfile ca.pem -purpose sslserver server.pem >/dev/null || die "server.pem does not verify against ca.pem"
+has_v6_san server || die "server.pem lacks SAN IP:fd00:18:2::2"
 openssl verify -CAfile ca.pem -purpose sslclient ue1.pem ue2.pem >/dev/null || die "ue certs do not verify against ca.pem"
 openssl verify -CAfile rogue-ca.pem rogue-ue.pem rogue-server.pem >/dev/null || die "rogue certs do not verify against rogue-ca.pem"
 if openssl verify -CAfile ca.pem rogue-ue.pem >/dev/null 2>&1; then die "rogue-ue.pem unexpectedly verifies against ca.pem"; fi

@@ -3,6 +3,7 @@
 # tests/integration/lib.sh). Only defines variables and functions; has no side effects.
 #
 #  [ue] ue-fw 198.18.1.2/24 --- fw-ue 198.18.1.1/24 [fw] fw-conc 198.18.2.1/24 --- conc-fw 198.18.2.2/24 [conc] conc-op 198.18.3.1/24 --- op-conc 198.18.3.2/24 [opnet]
+#          fd00:18:1::2/64        fd00:18:1::1/64      fd00:18:2::1/64          fd00:18:2::2/64        fd00:18:3::1/64          fd00:18:3::2/64
 #
 # Set LAB_PREFIX before sourcing to get a private copy of the lab (namespaces
 # ${LAB_PREFIX}ue, ${LAB_PREFIX}fw, ${LAB_PREFIX}conc, ${LAB_PREFIX}opnet).
@@ -25,13 +26,31 @@ FW_CONC_ADDR=198.18.2.1   # fw-conc
 CONC_ADDR=198.18.2.2      # conc-fw (the concentrator listens here, TCP 443)
 CONC_OP_ADDR=198.18.3.1   # conc-op
 OPNET_ADDR=198.18.3.2     # op-conc (operator-network services)
+OPNET_NET=198.18.3.0/24
+
+# IPv6 (ULA, mirrors the IPv4 plan; added with nodad, router advertisements ignored)
+UE_ADDR6=fd00:18:1::2
+FW_UE_ADDR6=fd00:18:1::1
+FW_CONC_ADDR6=fd00:18:2::1
+CONC_ADDR6=fd00:18:2::2   # the concentrator's IPv6 listen address, TCP 443
+CONC_OP_ADDR6=fd00:18:3::1
+OPNET_ADDR6=fd00:18:3::2
+OPNET_NET6=fd00:18:3::/64
+
+# The six lab links as NAMESPACE:INTERFACE.
+lab_links() {
+  printf '%s\n' "$NS_UE:ue-fw" "$NS_FW:fw-ue" "$NS_FW:fw-conc" "$NS_CONC:conc-fw" "$NS_CONC:conc-op" "$NS_OPNET:op-conc"
+}
 
 LAB_STATE_ROOT=/run/porthole-lab
 LAB_STATE_DIR=$LAB_STATE_ROOT/${LAB_PREFIX:-default}
 
-# Names of the nft counters in table inet labfw (fw namespace).
-LAB_FW_COUNTERS=(tls_new tls_up tls_down est_other drop_udp drop_icmp drop_tcp drop_ipv6 drop_other
-                 in_drop_ue fwd_open)
+# Names of the nft counters in table inet labfw (fw namespace). The unsuffixed ones count IPv4,
+# the *6 ones IPv6; est_other counts both families; drop_ipv6 is the IPv6 catch-all (drop_other
+# the IPv4 one).
+LAB_FW_COUNTERS=(tls_new tls_up tls_down est_other drop_udp drop_icmp drop_tcp drop_other
+                 tls6_new tls6_up tls6_down drop6_udp drop6_icmp drop6_tcp drop_ipv6
+                 in_drop_ue in_nd6 fwd_open)
 
 lab_die() { echo "lab: error: $*" >&2; exit 1; }
 
@@ -112,12 +131,21 @@ fw_counter() {
 fw_counter_packets() { local c; c=$(fw_counter "$1"); echo "${c%% *}"; }
 fw_counter_bytes() { local c; c=$(fw_counter "$1"); echo "${c##* }"; }
 
+# socat_addr PROTO(TCP|UDP) HOST PORT -> "TCP4:198.18.3.2:5001" or "TCP6:[fd00:18:3::2]:5001"
+# (an address with a ':' is IPv6).
+socat_addr() {
+  case $2 in
+    *:*) printf '%s6:[%s]:%s' "$1" "$2" "$3" ;;
+    *) printf '%s4:%s:%s' "$1" "$2" "$3" ;;
+  esac
+}
+
 # udp_echo NS HOST PORT PAYLOAD [SOCAT_ADDR_OPTS]: send one datagram, print the reply (if
-# any). Returns 0 iff the reply equals the payload. Bounded to ~4 s.
+# any). Returns 0 iff the reply equals the payload. Bounded to ~4 s. HOST may be IPv6.
 udp_echo() {
   local ns=$1 host=$2 port=$3 payload=$4 opts=${5:-} reply
   reply=$(printf '%s\n' "$payload" |
-    timeout 6 ip netns exec "$ns" socat -t 3 -T 3 - "UDP4:$host:$port$opts" 2>/dev/null)
+    timeout 6 ip netns exec "$ns" socat -t 3 -T 3 - "$(socat_addr UDP "$host" "$port")$opts" 2>/dev/null)
   printf '%s' "$reply"
   [[ $reply == "$payload" ]]
 }
@@ -125,17 +153,17 @@ udp_echo() {
 # tcp_connect NS HOST PORT [TIMEOUT]: 0 iff a TCP connection can be established.
 tcp_connect() {
   local ns=$1 host=$2 port=$3 t=${4:-3}
-  timeout $((t + 3)) ip netns exec "$ns" socat -u /dev/null "TCP4:$host:$port,connect-timeout=$t" 2>/dev/null
+  timeout $((t + 3)) ip netns exec "$ns" socat -u /dev/null "$(socat_addr TCP "$host" "$port"),connect-timeout=$t" 2>/dev/null
 }
 
 # tcp_request NS HOST PORT [INPUT] [TIMEOUT]: connect, send INPUT, print everything received.
 tcp_request() {
   local ns=$1 host=$2 port=$3 input=${4:-} t=${5:-5}
   printf '%s' "$input" |
-    timeout $((t + 3)) ip netns exec "$ns" socat -t "$t" -T "$t" - "TCP4:$host:$port,connect-timeout=$t" 2>/dev/null
+    timeout $((t + 3)) ip netns exec "$ns" socat -t "$t" -T "$t" - "$(socat_addr TCP "$host" "$port"),connect-timeout=$t" 2>/dev/null
 }
 
-# ping_ok NS HOST [COUNT]: quiet ping, 0 iff at least one reply.
+# ping_ok NS HOST [COUNT]: quiet ping (IPv4 or IPv6), 0 iff at least one reply.
 ping_ok() {
   local ns=$1 host=$2 count=${3:-1}
   timeout $((count * 2 + 3)) ip netns exec "$ns" ping -n -q -c "$count" -W 1 -i 0.2 "$host" >/dev/null 2>&1
@@ -146,6 +174,29 @@ wait_listen() {
   local ns=$1 proto=$2 port=$3 t=${4:-5} i
   for ((i = 0; i < t * 10; i++)); do
     [[ -n $(ip netns exec "$ns" ss -Hln"$proto" "sport = :$port" 2>/dev/null) ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# listening_on NS PROTO(t|u) ADDR PORT: 0 iff a socket in NS listens on ADDR:PORT or on the
+# wildcard of ADDR's family (IPv6 [::] only counts for IPv6 ADDR; a dual-stack [::] socket
+# is not assumed).
+listening_on() {
+  local ns=$1 proto=$2 addr=$3 port=$4 want any
+  case $addr in
+    *:*) want="[$addr]:$port"; any="[::]:$port" ;;
+    *) want="$addr:$port"; any="0.0.0.0:$port" ;;
+  esac
+  ip netns exec "$ns" ss -Hln"$proto" "sport = :$port" 2>/dev/null |
+    awk -v w="$want" -v a="$any" -v s="*:$port" '$4 == w || $4 == a || $4 == s { f = 1 } END { exit !f }'
+}
+
+# wait_listen_on NS PROTO ADDR PORT [TIMEOUT]: wait until listening_on succeeds.
+wait_listen_on() {
+  local i
+  for ((i = 0; i < ${5:-5} * 10; i++)); do
+    listening_on "$1" "$2" "$3" "$4" && return 0
     sleep 0.1
   done
   return 1

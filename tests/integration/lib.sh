@@ -3,6 +3,7 @@
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
 #  [ue] ue-fw 198.18.1.2/24 --- fw-ue 198.18.1.1/24 [fw] fw-conc 198.18.2.1/24 --- conc-fw 198.18.2.2/24 [conc] conc-op 198.18.3.1/24 --- op-conc 198.18.3.2/24 [opnet]
+#          fd00:18:1::2/64        fd00:18:1::1/64      fd00:18:2::1/64          fd00:18:2::2/64        fd00:18:3::1/64          fd00:18:3::2/64
 #
 # Every test gets its own lab (LAB_PREFIX=pt<pid>_), so it never clashes with a user's lab
 # (LAB_PREFIX empty). An EXIT trap always kills the processes the test started (by PID),
@@ -33,6 +34,9 @@ CONC_TUN=portholed0
 POOL=100.64.0.0/24
 CONC_TUN_ADDR=100.64.0.1
 FIRST_UE_ADDR=100.64.0.2
+POOL6=fd00:64::/64          # pass --pool6 "$POOL6" to start_portholed
+CONC_TUN_ADDR6=fd00:64::1
+FIRST_UE_ADDR6=fd00:64::2
 
 T_TMP=""
 T_PIDS=()       # every background process we started (killed by PID on exit)
@@ -174,44 +178,55 @@ bg_in() {
   T_PIDS+=("$LAST_PID")
 }
 
-# start_portholed [--cert F --key F | extra args...]: start the concentrator in conc with the
-# lab PKI and NAT egress conc-op (pass --routed for no --nat-egress). Sets PORTHOLED_PID,
-# PORTHOLED_LOG. Waits (bounded) for "listening on".
+# start_portholed [--cert F --key F | --listen ADDR:PORT ... | --routed | extra args...]: start the
+# concentrator in conc with the lab PKI, pool $POOL and NAT egress conc-op (--routed: no
+# --nat-egress). --listen (repeatable) replaces the default $CONC_ADDR:443. Sets PORTHOLED_PID,
+# PORTHOLED_LOG, PORTHOLED_T0 (start time, epoch s). Waits (bounded) for "listening on".
+# try_start_portholed: the same, but returns 1 instead of failing the test.
 PORTHOLED_N=0
-start_portholed() {
-  local cert=$PKI/server.pem key=$PKI/server.key nat=(--nat-egress conc-op) extra=()
+try_start_portholed() {
+  local cert=$PKI/server.pem key=$PKI/server.key nat=(--nat-egress conc-op) extra=() listen=()
   while (($#)); do
     case $1 in
       --cert) cert=$2; shift 2 ;;
       --key) key=$2; shift 2 ;;
+      --listen) listen+=(--listen "$2"); shift 2 ;;
       --routed) nat=(); shift ;;
       *) extra+=("$1"); shift ;;
     esac
   done
+  ((${#listen[@]})) || listen=(--listen "$CONC_ADDR:443")
   PORTHOLED_N=$((PORTHOLED_N + 1))
-  bg_in "$NS_CONC" "$T_TMP/portholed-$PORTHOLED_N.log" "$PORTHOLED_BIN" --listen "$CONC_ADDR:443" \
+  PORTHOLED_T0=$(now_s)
+  bg_in "$NS_CONC" "$T_TMP/portholed-$PORTHOLED_N.log" "$PORTHOLED_BIN" "${listen[@]}" \
     --cert "$cert" --key "$key" --client-ca "$PKI/ca.pem" --pool "$POOL" "${nat[@]}" \
     --tun-name "$CONC_TUN" --log-level debug "${extra[@]}"
   PORTHOLED_PID=$LAST_PID
   PORTHOLED_LOG=$LAST_LOG
-  wait_for_log "$PORTHOLED_LOG" "listening on" 15 "$PORTHOLED_PID" ||
-    fail "portholed did not log 'listening on' within 15 s (pid $PORTHOLED_PID $(kill -0 "$PORTHOLED_PID" 2>/dev/null && echo alive || echo exited))"
+  if ! wait_for_log "$PORTHOLED_LOG" "listening on" 15 "$PORTHOLED_PID"; then
+    log "portholed did not log 'listening on' within 15 s (pid $PORTHOLED_PID $(kill -0 "$PORTHOLED_PID" 2>/dev/null && echo alive || echo exited))" >&2
+    return 1
+  fi
   log "portholed up (pid $PORTHOLED_PID)"
+}
+start_portholed() {
+  try_start_portholed "$@" || fail "portholed did not start (log: $PORTHOLED_LOG)"
 }
 
 # porthole_cmd NAME [extra args]: the client command line for certificate NAME (ue1, ue2,
-# rogue-ue) trusting ca.pem; override with --ca F.
+# rogue-ue) trusting ca.pem; override with --ca F, the server ($CONC_ADDR:443) with --server S.
 PORTHOLE_CMD=()
 porthole_cmd() {
-  local name=$1 ca=$PKI/ca.pem extra=()
+  local name=$1 ca=$PKI/ca.pem server=$CONC_ADDR:443 extra=()
   shift
   while (($#)); do
     case $1 in
       --ca) ca=$2; shift 2 ;;
+      --server) server=$2; shift 2 ;;
       *) extra+=("$1"); shift ;;
     esac
   done
-  PORTHOLE_CMD=("$PORTHOLE_BIN" connect --server "$CONC_ADDR:443" --ca "$ca" --cert "$PKI/$name.pem"
+  PORTHOLE_CMD=("$PORTHOLE_BIN" connect --server "$server" --ca "$ca" --cert "$PKI/$name.pem"
     --key "$PKI/$name.key" --tun-name "$UE_TUN" --log-level debug "${extra[@]}")
 }
 
@@ -241,6 +256,56 @@ stop_pid() {
 # ue_tun_addr: the IPv4 address the client put on its TUN.
 ue_tun_addr() {
   ip -n "$NS_UE" -4 -o addr show dev "$UE_TUN" 2>/dev/null | awk '{ split($4, a, "/"); print a[1]; exit }'
+}
+# ue_tun_addr6: the global IPv6 address/prefix the client put on its TUN (e.g. fd00:64::2/64).
+ue_tun_addr6() {
+  ip -n "$NS_UE" -6 -o addr show dev "$UE_TUN" scope global 2>/dev/null | awk '{ print $4; exit }'
+}
+# ue_tun_ifindex: the TUN's ifindex (a re-created device gets a new one), empty if absent.
+ue_tun_ifindex() {
+  ip -n "$NS_UE" -o link show dev "$UE_TUN" 2>/dev/null | awk -F: '{ print $1; exit }'
+}
+
+# log_count FILE PATTERN: number of lines matching grep -E PATTERN (0 if none / no file).
+log_count() { local c; c=$(grep -cE -- "$2" "$1" 2>/dev/null); echo "${c:-0}"; }
+
+# wait_for_log_count FILE PATTERN N TIMEOUT_S [PID]: wait until PATTERN matches at least N
+# lines. Returns 1 on timeout, 2 if PID exited first.
+wait_for_log_count() {
+  local file=$1 pat=$2 n=$3 t=$4 pid=${5:-} i
+  for ((i = 0; i < t * 10; i++)); do
+    (($(log_count "$file" "$pat") >= n)) && return 0
+    if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+      (($(log_count "$file" "$pat") >= n)) && return 0
+      return 2
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# secs_since T0: seconds (2 decimals) since T0 (from now_s).
+secs_since() { awk -v a="$1" -v b="$(now_s)" 'BEGIN { printf "%.2f", b - a }'; }
+
+# start_pinger NS HOST INTERVAL COUNT: background ping with per-reply timestamps (ping -D) into
+# $T_TMP/pinger-N.log, bounded by COUNT and by timeout. Sets PINGER_PID, PINGER_LOG.
+PINGER_N=0
+start_pinger() {
+  local ns=$1 host=$2 iv=$3 count=$4 limit
+  limit=$(awk -v i="$iv" -v c="$count" 'BEGIN { printf "%d", i * c + 15 }')
+  PINGER_N=$((PINGER_N + 1))
+  PINGER_LOG=$T_TMP/pinger-$PINGER_N.log
+  timeout "$limit" ip netns exec "$ns" ping -D -n -i "$iv" -c "$count" -W 1 "$host" </dev/null >"$PINGER_LOG" 2>&1 &
+  PINGER_PID=$!
+  T_PIDS+=("$PINGER_PID")
+}
+# pinger_last_reply LOG: epoch time (from ping -D) of the last echo reply in LOG, empty if none.
+pinger_last_reply() {
+  sed -n 's/^\[\([0-9.]*\)\] .* bytes from .*/\1/p' "$1" | tail -n 1
+}
+# pinger_first_reply_after LOG T: epoch time of the first echo reply logged after T, empty if none.
+pinger_first_reply_after() {
+  sed -n 's/^\[\([0-9.]*\)\] .* bytes from .*/\1/p' "$1" | awk -v t="$2" '$1 > t { print; exit }'
 }
 
 # ping_summary NS HOST COUNT: ping; prints the loss + rtt lines; 0 iff loss == 0.
