@@ -1,9 +1,12 @@
 // ByteQueue: a bounded FIFO of bytes in one contiguous buffer, for a session's pending output.
 // Writers reserve space at the tail and commit what they wrote; the reader takes contiguous runs
-// from the head. The buffer is allocated at first use, to its full bound, and never grows.
+// from the head. The buffer is allocated at first use, small, and doubles when a reservation does
+// not fit, up to the bound: an idle session costs little, a busy one reallocates a few times in
+// its life, never per packet.
 #pragma once
 
 #include <cstddef>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <span>
@@ -13,6 +16,7 @@ namespace porthole {
 class ByteQueue {
 public:
     explicit ByteQueue(size_t capacity) : cap_(capacity) {}
+    static constexpr size_t kInitialSize = 16 * 1024;
 
     [[nodiscard]] size_t size() const { return tail_ - head_; }
     [[nodiscard]] bool empty() const { return head_ == tail_; }
@@ -23,13 +27,20 @@ public:
     // an empty span when the bound does not allow it.
     std::span<std::byte> reserve(size_t want) {
         if (want > free_space()) return {};
-        if (!buf_) buf_.reset(new std::byte[cap_]);
-        if (cap_ - tail_ < want) {
+        if (alloc_ - tail_ >= want) return {buf_.get() + tail_, alloc_ - tail_};
+        if (alloc_ - size() >= want && head_ > 0) {  // room enough once compacted
             std::memmove(buf_.get(), buf_.get() + head_, size());
-            tail_ -= head_;
-            head_ = 0;
+        } else {  // grow: double until it fits, within the bound
+            size_t n = std::max(alloc_, std::min(kInitialSize, cap_));
+            while (n - size() < want) n = std::min(n * 2, cap_);
+            std::unique_ptr<std::byte[]> bigger(new std::byte[n]);
+            if (size() > 0) std::memcpy(bigger.get(), buf_.get() + head_, size());
+            buf_ = std::move(bigger);
+            alloc_ = n;
         }
-        return {buf_.get() + tail_, cap_ - tail_};
+        tail_ -= head_;
+        head_ = 0;
+        return {buf_.get() + tail_, alloc_ - tail_};
     }
     void commit(size_t n) { tail_ += n; }
 
@@ -52,12 +63,15 @@ public:
     void clear() { head_ = tail_ = 0; }
     // Frees the buffer when nothing is queued (for idle sessions).
     void release_if_empty() {
-        if (empty()) buf_.reset();
+        if (!empty()) return;
+        buf_.reset();
+        alloc_ = head_ = tail_ = 0;
     }
     [[nodiscard]] bool allocated() const { return buf_ != nullptr; }
 
 private:
     size_t cap_;
+    size_t alloc_ = 0;  // size of buf_
     std::unique_ptr<std::byte[]> buf_;
     size_t head_ = 0, tail_ = 0;
 };

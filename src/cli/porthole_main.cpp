@@ -51,6 +51,9 @@ int main(int argc, char** argv) {
                      "Keep-alive intervals without a word before the concentrator is dead")
         ->capture_default_str()
         ->check(CLI::Range(1, 100));
+    bool no_offload = false;
+    connect->add_flag("--no-offload", no_offload,
+                      "Do not use TUN offloads (super-packets); every packet MTU-sized");
     unsigned reconnect_max = 30;
     connect
         ->add_option("--reconnect-max", reconnect_max,
@@ -80,6 +83,7 @@ int main(int argc, char** argv) {
     o.tls_min = *tv;
     o.connect_timeout = std::chrono::seconds(connect_timeout);
     o.reconnect_max = std::chrono::seconds(reconnect_max);
+    o.offload = !no_offload;
 
     if (::geteuid() != 0)
         log::debug("not running as root: creating the TUN device needs CAP_NET_ADMIN");

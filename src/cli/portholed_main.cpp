@@ -74,6 +74,9 @@ int main(int argc, char** argv) {
     std::vector<std::string> static_addresses;
     app.add_flag("--allow-ue-to-ue", o.allow_ue_to_ue,
                  "Let UEs reach each other's inner addresses (isolated by default)");
+    bool no_offload = false;
+    app.add_flag("--no-offload", no_offload,
+                 "Do not use TUN offloads (super-packets); every packet MTU-sized");
     app.add_option("--lease-file", o.lease_file,
                    "File that keeps each identity's address across restarts (written atomically)");
     app.add_option("--static-address", static_addresses,
@@ -121,6 +124,7 @@ int main(int argc, char** argv) {
         o.dns.push_back(*a);
     }
     o.handshake_timeout = std::chrono::seconds(handshake_timeout);
+    o.offload = !no_offload;
     for (const auto& sa : static_addresses) {
         auto eq = sa.rfind('=');
         auto a = eq == std::string::npos ? Result<IpAddress>(make_error("no '='"))

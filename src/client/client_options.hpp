@@ -22,6 +22,7 @@ struct ClientOptions {
     // After a session has been up, a lost connection is retried with exponential backoff
     // (1 s doubling up to this, with jitter) while the TUN device and routes stay in place.
     std::chrono::seconds reconnect_max{30};
+    bool offload = true;  // TUN super-packets when the kernel and the concentrator allow
 };
 
 }  // namespace porthole::client

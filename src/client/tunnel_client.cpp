@@ -73,7 +73,8 @@ Result<void> TunnelClient::run() {
     if (!ctx) return ctx.error();
     tls_ctx_.emplace(std::move(*ctx));
 
-    auto tun = tun::TunDevice::create(opt_.tun_name);
+    auto tun = tun::TunDevice::create(
+        opt_.tun_name, opt_.offload ? tun::TunDevice::Offload::on : tun::TunDevice::Offload::off);
     if (!tun) return tun.error();
     tun_.emplace(std::move(*tun));
     auto nl = tun::Netlink::open();
@@ -112,12 +113,21 @@ Result<void> TunnelClient::run_session() {
     socket_out_ = false;
     tun_reading_ = true;
     core_options_.request.session_token = session_token_;
+    if (tun_->offload() || tun_offload_capable_) {
+        tun_offload_capable_ = true;
+        core_options_.request.capabilities |= packet::cap_offload;
+    }
     core_ = session::ClientSession(core_options_);
 
     if (auto r = connect(); !r || stop_) return r;
     if (auto r = configure(); !r || stop_) return r;
     const auto& a = core_.assignment();
     session_token_ = a.session_token;
+    // Super-packets only if the concentrator takes them too; else the kernel segments for us.
+    bool offload = tun_offload_capable_ && (a.capabilities & packet::cap_offload);
+    if (tun_offload_capable_ && !tun_->set_offload(offload))
+        log::warn("cannot switch TUN offloads {}", offload ? "on" : "off");
+    log::debug("TUN offloads {}", tun_->offload() ? "on" : "off");
     if (applied_assignment_ && !(*applied_assignment_ == a)) {
         log::info("the concentrator assigned a different configuration: re-applying it");
         while (!applied_.empty())
@@ -277,6 +287,13 @@ Result<void> TunnelClient::apply_network() {
         applied_.push_back(std::move(*h));
     }
     if (auto r = netlink_->set_link_up(tun_->ifindex(), plan.mtu); !r) return r.error();
+    if (tun_offload_capable_) {
+        if (auto r = netlink_->set_gso_max_size(tun_->ifindex(), packet::kTunGsoMaxSize); !r) {
+            log::warn("{}; TUN offloads off", r.error().message);
+            tun_->set_offload(false);
+            tun_offload_capable_ = false;
+        }
+    }
     for (const auto& route : plan.routes) {
         auto h = netlink_->add_route(route);
         if (!h) {
@@ -349,27 +366,37 @@ void TunnelClient::on_tun(uint32_t) {
 }
 
 void TunnelClient::read_tun() {
-    size_t mtu = core_.assignment().mtu;
+    // Room for the largest packet the device may hand over: a 64 KiB super-packet with offloads.
+    size_t max_packet = tun_->offload() ? packet::kMaxEnvelopeSize - packet::kHeaderSize -
+                                              packet::kOffloadTrailerSize
+                                        : core_.assignment().mtu;
+    size_t room = packet::kHeaderSize + max_packet + packet::kOffloadTrailerSize;
+    packet::OffloadHeader meta;
     for (size_t i = 0; i < kTunBatch; ++i) {
-        if (tx_.free_space() < kControlReserve + packet::kHeaderSize + mtu) {
+        if (tx_.free_space() < kControlReserve + room) {
             set_tun_reading(false);  // resumes once flush() drains the queue
             return;
         }
-        auto space = tx_.reserve(packet::kHeaderSize + mtu);
-        packet::EnvelopeWriter w(space.data(), space.size());
-        auto payload = w.payload_space();
-        auto n = tun_->read(payload);
+        auto space = tx_.reserve(room);
+        auto n = tun_->read(space.subspan(packet::kHeaderSize, max_packet), meta);
         if (!n) return fail(n.error());
         if (*n == 0) return;
         // Only our own addresses may speak through the tunnel (the kernel also emits link-local
         // and router-solicitation packets on the device, which the concentrator would drop).
-        auto pkt = payload.first(*n);
-        if (!source_ours(pkt)) {
+        auto pkt = space.subspan(packet::kHeaderSize, *n);
+        if (!source_ours(pkt) || !packet::IpPacket::parse(pkt)) {
             ++dropped_foreign_source_;
             continue;
         }
-        w.commit(uint8_t(packet::EnvelopeType::ip_packet), *n);
-        tx_.commit(w.size());
+        if (meta.plain()) {
+            packet::write_header(space.data(), uint8_t(packet::EnvelopeType::ip_packet), *n);
+            tx_.commit(packet::kHeaderSize + *n);
+        } else {  // offloads are only on when the concentrator takes type 0x90
+            packet::write_trailer(meta, pkt.data() + pkt.size());
+            packet::write_header(space.data(), uint8_t(packet::EnvelopeType::ip_packet_offload),
+                                 *n + packet::kOffloadTrailerSize);
+            tx_.commit(packet::kHeaderSize + *n + packet::kOffloadTrailerSize);
+        }
     }
 }
 
@@ -405,8 +432,11 @@ void TunnelClient::read_records() {
 }
 
 void TunnelClient::handle_output() {
-    for (auto pkt : out_.to_tun)
-        if (auto r = tun_->write(pkt); !r) log::debug("TUN write: {}", r.error().message);
+    for (const auto& pkt : out_.to_tun) {
+        if (!pkt.offload.plain() && !tun_->offload()) continue;  // we did not offer offloads
+        if (auto r = tun_->write(pkt.bytes, pkt.offload); !r)
+            log::debug("TUN write: {}", r.error().message);
+    }
     if (!out_.to_peer.empty()) tx_.append(out_.to_peer);
     if (out_.closed) {
         using R = CloseReason;

@@ -86,7 +86,8 @@ private:
     std::vector<std::byte> session_token_;
     std::optional<packet::ConfigAssign> applied_assignment_;
     bool ever_up_ = false;
-    bool fatal_ = false;  // the last failure is not worth a reconnect
+    bool fatal_ = false;
+    bool tun_offload_capable_ = false;  // the device accepted offloads at creation  // the last failure is not worth a reconnect
     session::ClientOutput out_;
     ByteQueue tx_;
     std::unique_ptr<std::byte[]> rx_buf_;

@@ -51,7 +51,8 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
     if (!loop) return loop.error();
     auto signals = net::SignalFd::create();
     if (!signals) return signals.error();
-    auto tun = tun::TunDevice::create(opt.tun_name);
+    auto tun = tun::TunDevice::create(
+        opt.tun_name, opt.offload ? tun::TunDevice::Offload::on : tun::TunDevice::Offload::off);
     if (!tun) return tun.error();
 
     std::unique_ptr<Concentrator> c(new Concentrator(opt, std::move(*loop), std::move(*signals),
@@ -92,6 +93,12 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
         c->addresses_.push_back(std::move(*h));
     }
     if (auto r = c->netlink_->set_link_up(ifindex, opt.mtu); !r) return r.error();
+    if (c->tun_.offload()) {
+        if (auto r = c->netlink_->set_gso_max_size(ifindex, packet::kTunGsoMaxSize); !r) {
+            log::warn("{}; TUN offloads off", r.error().message);
+            c->tun_.set_offload(false);
+        }
+    }
 
     // Our nftables table: a stale one from a crash goes first, in routed mode too.
     if (auto r = net::NatTable::remove(); !r)
@@ -130,7 +137,8 @@ Concentrator::Concentrator(const ConcentratorOptions& opt, net::EventLoop loop,
       tun_(std::move(tun)),
       tls_(std::move(tls)),
       rx_buf_(new std::byte[kRxBufferSize]),
-      tun_buf_(new std::byte[kTunBufSize]) {
+      tun_buf_(new std::byte[kTunBufSize]),
+      segment_buf_(new std::byte[kTunBufSize]) {
     tun_h_.self = this;
     signals_h_.self = this;
 }
@@ -166,6 +174,7 @@ int Concentrator::run() {
         deferred_.clear();
         for (auto id : again)
             if (auto* c = find(id)) c->resume();
+        flush_dirty();  // sessions that received hairpinned UE-to-UE packets
         reap();
     }
     for (auto& l : listeners_)
@@ -223,8 +232,10 @@ void Concentrator::accept_all(Listener& listener) {
 
 void Concentrator::read_tun() {
     std::span<std::byte> buf(tun_buf_.get(), kTunBufSize);
+    std::span<std::byte> scratch(segment_buf_.get(), kTunBufSize);
+    packet::OffloadHeader meta;
     for (size_t i = 0; i < kTunBatch; ++i) {
-        auto n = tun_.read(buf);
+        auto n = tun_.read(buf, meta);
         if (!n) {
             log::warn("{}", n.error().message);
             break;
@@ -242,23 +253,46 @@ void Concentrator::read_tun() {
             drops_.add(session::DropReason::no_session);
             continue;
         }
-        if (!conn->queue_packet(pkt)) {
+        if (!conn->queue_packet(pkt, meta, scratch)) {
             drops_.add(session::DropReason::tx_queue_full);
             continue;
         }
-        if (!conn->dirty()) {
-            conn->set_dirty(true);
-            dirty_.push_back(conn);
-        }
+        mark_dirty(*conn);
     }
-    for (auto* c : dirty_)
-        c->flush();
+    flush_dirty();
+}
+
+void Concentrator::mark_dirty(UeConnection& conn) {
+    if (conn.dirty()) return;
+    conn.set_dirty(true);
+    dirty_.push_back(&conn);
+}
+
+void Concentrator::flush_dirty() {
+    for (auto* c : dirty_) c->flush();
     dirty_.clear();
 }
 
-void Concentrator::deliver_to_tun(std::span<const std::byte> pkt) {
-    if (!policy_.allowed(pkt)) return drops_.add(session::DropReason::ue_to_ue);
-    if (auto r = tun_.write(pkt); !r) drops_.add(session::DropReason::tun_write_failed);
+void Concentrator::deliver_to_tun(const session::TunPacket& pkt) {
+    if (!policy_.allowed(pkt.bytes)) return drops_.add(session::DropReason::ue_to_ue);
+    if (policy_.allow_ue_to_ue()) {
+        // Hairpin inside the concentrator: through the kernel the packet would come straight
+        // back out of the same TUN device (and draw ICMP redirects).
+        auto ip = packet::IpPacket::parse(pkt.bytes);
+        if (auto id = ip ? table_.find(ip->destination()) : std::nullopt) {
+            auto* other = find(*id);
+            // The receive buffer is ours to modify (a checksum completed in place, at most).
+            std::span<std::byte> bytes(const_cast<std::byte*>(pkt.bytes.data()), pkt.bytes.size());
+            if (!other || !other->live() ||
+                !other->queue_packet(bytes, pkt.offload, {segment_buf_.get(), kTunBufSize}))
+                return drops_.add(session::DropReason::tx_queue_full);
+            return mark_dirty(*other);
+        }
+    }
+    if (!pkt.offload.plain() && !tun_.offload())
+        return drops_.add(session::DropReason::tun_write_failed);  // a peer ignoring our caps
+    if (auto r = tun_.write(pkt.bytes, pkt.offload); !r)
+        drops_.add(session::DropReason::tun_write_failed);
 }
 
 void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigRequest& req) {
@@ -296,6 +330,10 @@ void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigReq
     a.dns = opt_.dns;
     a.mtu = opt_.mtu;
     a.keepalive_s = opt_.keepalive_s;
+    if ((req.capabilities & packet::cap_offload) && tun_.offload() &&
+        opt_.max_envelope >= packet::kTunGsoMaxSize + packet::kHeaderSize +
+                                 packet::kOffloadTrailerSize)
+        a.capabilities |= packet::cap_offload;
     if (a.ipv4) table_.insert(a.ipv4->addr, conn.id());
     if (a.ipv6) table_.insert(a.ipv6->addr, conn.id());
     by_identity_[identity] = conn.id();

@@ -44,8 +44,11 @@ public:
     // --- used by UeConnection ---
     net::EventLoop& loop() { return loop_; }
     std::span<std::byte> rx_buffer() { return {rx_buf_.get(), kRxBufferSize}; }
-    // A packet a UE sent (source already checked): forwarded unless the policy forbids it.
-    void deliver_to_tun(std::span<const std::byte> ip_packet);
+    // A packet a UE sent (source already checked): to the TUN device, or straight to another
+    // UE's session when UE-to-UE traffic is allowed; dropped when the policy forbids it.
+    void deliver_to_tun(const session::TunPacket& packet);
+    // A session queued packets outside a TUN batch: flush it after this event-loop pass.
+    void mark_dirty(UeConnection& conn);
     void on_config_request(UeConnection& conn, const packet::ConfigRequest& req);
     void on_session_end(UeConnection& conn);
     void defer(UeConnection& conn) { deferred_.push_back(conn.id()); }
@@ -79,6 +82,7 @@ private:
     void log_status();  // SIGUSR1: sessions and drop counters to the log
     void tick(session::TimePoint now);
     void reap();
+    void flush_dirty();
     Result<void> load_leases();
     void save_leases();
     UeConnection* find(session::SessionId id);
@@ -103,6 +107,7 @@ private:
     std::vector<UeConnection*> dirty_;
     std::unique_ptr<std::byte[]> rx_buf_;
     std::unique_ptr<std::byte[]> tun_buf_;
+    std::unique_ptr<std::byte[]> segment_buf_;  // segments cut for UEs without offloads
     session::SessionId next_id_ = 1;
     session::DropCounters drops_;
     std::vector<std::unique_ptr<Listener>> listeners_;

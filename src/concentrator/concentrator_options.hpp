@@ -28,10 +28,11 @@ struct ConcentratorOptions {
     uint16_t keepalive_s = 20;
     unsigned dead_after_missed = 3;
     size_t max_sessions = 10000;
-    size_t max_envelope = 16384;
-    size_t session_queue_bytes = 256 * 1024;
+    size_t max_envelope = 65535;  // super-packets (offloads) need the protocol's maximum
+    size_t session_queue_bytes = 1024 * 1024;  // a bound; the buffer grows to it on demand
     std::chrono::seconds handshake_timeout{10};
     bool allow_ue_to_ue = false;  // isolation between UEs is the default
+    bool offload = true;          // TUN super-packets (TSO/checksum offload) when possible
     std::string lease_file;       // empty: leases kept in memory only
     std::vector<std::pair<std::string, IpAddress>> static_addresses;  // identity -> address
 };

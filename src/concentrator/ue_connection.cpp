@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "base/log.hpp"
 #include "concentrator/concentrator.hpp"
@@ -99,7 +100,7 @@ void UeConnection::read_records() {
 }
 
 void UeConnection::handle_output() {
-    for (auto pkt : out_.to_tun)
+    for (const auto& pkt : out_.to_tun)
         owner_.deliver_to_tun(pkt);
     if (!out_.to_peer.empty() && !tx_.append(out_.to_peer))
         log::warn("{}: send queue full, control message lost", tag());
@@ -118,6 +119,7 @@ void UeConnection::handle_output() {
 }
 
 void UeConnection::assign(packet::ConfigAssign assignment) {
+    offload_ = (assignment.capabilities & packet::cap_offload) != 0;
     session::ServerOutput out;
     auto keepalive = std::chrono::seconds(assignment.keepalive_s);
     core_.assign(std::move(assignment), Clock::now(), out);
@@ -152,6 +154,33 @@ bool UeConnection::queue_packet(std::span<const std::byte> pkt) {
     w.append(uint8_t(packet::EnvelopeType::ip_packet), pkt);
     tx_.commit(w.size());
     return true;
+}
+
+bool UeConnection::queue_packet(std::span<std::byte> pkt, const packet::OffloadHeader& meta,
+                                std::span<std::byte> scratch) {
+    if (meta.plain()) return queue_packet(std::span<const std::byte>(pkt));
+    size_t total = packet::kHeaderSize + pkt.size() + packet::kOffloadTrailerSize;
+    if (offload_ && total <= packet::kMaxEnvelopeSize) {
+        // The UE takes the super-packet whole: one envelope, metadata in the trailer.
+        if (!core_.established() || tx_.free_space() < total + kControlReserve) return false;
+        auto space = tx_.reserve(total);
+        std::memcpy(space.data() + packet::kHeaderSize, pkt.data(), pkt.size());
+        packet::write_trailer(meta, space.data() + packet::kHeaderSize + pkt.size());
+        packet::write_header(space.data(), uint8_t(packet::EnvelopeType::ip_packet_offload),
+                             pkt.size() + packet::kOffloadTrailerSize);
+        tx_.commit(total);
+        return true;
+    }
+    if (!meta.gso()) {  // only the checksum is missing
+        packet::complete_checksum(meta, pkt);
+        return queue_packet(std::span<const std::byte>(pkt));
+    }
+    // A UE without offloads gets MTU-sized packets, cut here.
+    bool all = true;
+    bool cut = packet::segment(meta, pkt, scratch, [&](std::span<const std::byte> seg) {
+        all = queue_packet(seg) && all;
+    });
+    return cut && all;
 }
 
 void UeConnection::flush() {

@@ -26,6 +26,10 @@ public:
     // Outbound path: frames one IP packet from the TUN device into the send queue. False when
     // the queue is at its bound (the packet is dropped and counted by the caller).
     bool queue_packet(std::span<const std::byte> ip_packet);
+    // The same for a packet read from an offloading TUN device: sent whole with its metadata when
+    // the UE agreed to offloads, else cut into segments (built in scratch) or checksummed here.
+    bool queue_packet(std::span<std::byte> ip_packet, const packet::OffloadHeader& meta,
+                      std::span<std::byte> scratch);
     void flush();
     void on_timer(session::TimePoint now);
     // Ends the session with a reason the UE will print.
@@ -75,6 +79,7 @@ private:
     session::TimePoint drain_started_{};
     bool writing_ = false;  // EPOLLOUT registered
     bool dirty_ = false;    // queued packets await flush() after this TUN batch
+    bool offload_ = false;  // the UE takes type 0x90 envelopes (cap_offload agreed)
 };
 
 }  // namespace porthole::concentrator

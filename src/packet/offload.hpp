@@ -42,6 +42,9 @@ struct OffloadHeader {
 };
 
 inline constexpr size_t kOffloadTrailerSize = 10;
+// Super-packets are capped on our TUN devices (IFLA_GSO_MAX_SIZE) so that one always fits an
+// envelope with its trailer: 65000 + 3 + 10 <= 65535.
+inline constexpr uint32_t kTunGsoMaxSize = 65000;
 
 void write_trailer(const OffloadHeader& h, std::byte* out);
 [[nodiscard]] OffloadHeader read_trailer(const std::byte* in);

@@ -332,6 +332,21 @@ Result<void> Netlink::set_link_up(int ifindex, uint32_t mtu) {
     return exchange(sock_.get(), msg.get(), what);
 }
 
+Result<void> Netlink::set_gso_max_size(int ifindex, uint32_t size) {
+    std::string what = fmt::format("set link #{} gso_max_size {}", ifindex, size);
+    LinkPtr orig(rtnl_link_alloc());
+    LinkPtr change(rtnl_link_alloc());
+    if (!orig || !change) return make_error("{}: out of memory", what);
+    rtnl_link_set_ifindex(orig.get(), ifindex);
+    nl_msg* m = nullptr;
+    if (int rc = rtnl_link_build_change_request(orig.get(), change.get(), 0, &m); rc < 0)
+        return make_error("{}: {}", what, nl_geterror(rc));
+    MsgPtr msg(m);
+    if (int rc = nla_put_u32(msg.get(), IFLA_GSO_MAX_SIZE, size); rc < 0)
+        return make_error("{}: {}", what, nl_geterror(rc));
+    return exchange(sock_.get(), msg.get(), what);
+}
+
 Result<NetlinkHandle> Netlink::add_address(int ifindex, const Prefix& local) {
     std::string what = fmt::format("add address {} dev #{}", local, ifindex);
     auto msg = address_msg(ifindex, local, true);

@@ -60,6 +60,8 @@ public:
     static Result<Netlink> open();
 
     Result<void> set_link_up(int ifindex, uint32_t mtu);
+    // Caps the size of the super-packets the kernel builds for this device (IFLA_GSO_MAX_SIZE).
+    Result<void> set_gso_max_size(int ifindex, uint32_t size);
     // Adds local/len on ifindex (for IPv6 with IFA_F_NODAD so it is usable at once).
     Result<NetlinkHandle> add_address(int ifindex, const Prefix& local);
     Result<NetlinkHandle> add_route(const RouteSpec& route);

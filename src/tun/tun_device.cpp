@@ -4,6 +4,7 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -30,9 +31,48 @@ std::string_view hint(int err) {
     }
 }
 
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20  // kernel 6.2; Debian 12's headers predate it
+#define TUN_F_USO6 0x40
+#endif
+
+// struct virtio_net_hdr from <linux/virtio_net.h>, which C++ cannot include (a member is named
+// `class`). Legacy TUN uses the host's byte order for the 16-bit fields.
+struct virtio_net_hdr {
+    uint8_t flags;
+    uint8_t gso_type;
+    uint16_t hdr_len;
+    uint16_t gso_size;
+    uint16_t csum_start;
+    uint16_t csum_offset;
+};
+static_assert(sizeof(virtio_net_hdr) == 10);
+
+virtio_net_hdr to_virtio(const packet::OffloadHeader& m) {
+    virtio_net_hdr h{};
+    h.flags = m.flags;
+    h.gso_type = m.gso_type;
+    h.hdr_len = m.hdr_len;
+    h.gso_size = m.gso_size;
+    h.csum_start = m.csum_start;
+    h.csum_offset = m.csum_offset;
+    return h;
+}
+
+packet::OffloadHeader from_virtio(const virtio_net_hdr& h) {
+    packet::OffloadHeader m;
+    m.flags = h.flags;
+    m.gso_type = h.gso_type;
+    m.hdr_len = h.hdr_len;
+    m.gso_size = h.gso_size;
+    m.csum_start = h.csum_start;
+    m.csum_offset = h.csum_offset;
+    return m;
+}
+
 }  // namespace
 
-Result<TunDevice> TunDevice::create(std::string_view name) {
+Result<TunDevice> TunDevice::create(std::string_view name, Offload offload) {
     if (name.empty() || name.size() >= IFNAMSIZ)
         return make_error("cannot create TUN device '{}': name must be 1 to {} characters", name,
                           IFNAMSIZ - 1);
@@ -50,7 +90,7 @@ Result<TunDevice> TunDevice::create(std::string_view name) {
     }
 
     ifreq ifr{};
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload == Offload::on ? IFF_VNET_HDR : 0);
     std::memcpy(ifr.ifr_name, name.data(), name.size());  // zero-terminated: ifr is zeroed
     if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) {
         int err = errno;
@@ -68,13 +108,51 @@ Result<TunDevice> TunDevice::create(std::string_view name) {
                                  std::strerror(err)),
                      err};
     }
-    return TunDevice(std::move(fd), std::move(actual), int(index));
+    bool vnet = offload == Offload::on;
+    unsigned offloads = 0;
+    if (vnet) {
+        int hdr_size = sizeof(virtio_net_hdr);
+        if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &hdr_size) < 0)
+            return sys_error(fmt::format("TUN device '{}': TUNSETVNETHDRSZ", actual), errno);
+        // Most capable set first; older kernels lack USO.
+        for (unsigned flags : {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6,
+                               TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6}) {
+            if (::ioctl(fd.get(), TUNSETOFFLOAD, flags) == 0) {
+                offloads = flags;
+                break;
+            }
+        }
+    }
+    return TunDevice(std::move(fd), std::move(actual), int(index), vnet, offloads);
+}
+
+bool TunDevice::set_offload(bool on) {
+    if (!vnet_ || offload_flags_ == 0) return !on;
+    if (::ioctl(fd_.get(), TUNSETOFFLOAD, on ? offload_flags_ : 0u) < 0) return false;
+    offload_ = on;
+    return true;
 }
 
 Result<size_t> TunDevice::read(std::span<std::byte> buf) {
+    packet::OffloadHeader ignored;
+    return read(buf, ignored);
+}
+
+Result<size_t> TunDevice::read(std::span<std::byte> buf, packet::OffloadHeader& meta) {
+    virtio_net_hdr h{};
+    iovec iov[2] = {{&h, sizeof h}, {buf.data(), buf.size()}};
+    int first = vnet_ ? 0 : 1;
     for (;;) {
-        ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
-        if (n >= 0) return size_t(n);
+        ssize_t n = ::readv(fd_.get(), iov + first, 2 - first);
+        if (n >= 0) {
+            if (!vnet_) {
+                meta = {};
+                return size_t(n);
+            }
+            if (size_t(n) < sizeof h) return size_t{0};
+            meta = from_virtio(h);
+            return size_t(n) - sizeof h;
+        }
         int err = errno;
         if (err == EINTR) continue;
         if (err == EAGAIN || err == EWOULDBLOCK) return size_t{0};
@@ -82,11 +160,16 @@ Result<size_t> TunDevice::read(std::span<std::byte> buf) {
     }
 }
 
-Result<void> TunDevice::write(std::span<const std::byte> packet) {
+Result<void> TunDevice::write(std::span<const std::byte> packet,
+                              const packet::OffloadHeader& meta) {
+    virtio_net_hdr h = to_virtio(meta);
+    iovec iov[2] = {{&h, sizeof h}, {const_cast<std::byte*>(packet.data()), packet.size()}};
+    int first = vnet_ ? 0 : 1;
+    size_t want = packet.size() + (vnet_ ? sizeof h : 0);
     for (;;) {
-        ssize_t n = ::write(fd_.get(), packet.data(), packet.size());
+        ssize_t n = ::writev(fd_.get(), iov + first, 2 - first);
         if (n >= 0) {
-            if (size_t(n) != packet.size())
+            if (size_t(n) != want)
                 return make_error("write to TUN device {}: short write ({} of {} bytes)", name_, n,
                                   packet.size());
             return ok();
