@@ -2,15 +2,19 @@
 # Builds the libFuzzer targets with clang (-DPORTHOLE_FUZZ=ON) into build-fuzz and runs each one
 # for N seconds (default 20). Exits non-zero if any target crashes; the reproducer is left in
 # build-fuzz/fuzz-artifacts/<target>/.
-#   scripts/fuzz.sh [seconds] [target...]
+#   scripts/fuzz.sh [seconds] [target...]      (seconds also from FUZZ_SECONDS)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-secs="${1:-20}"
-shift || true
+secs="${FUZZ_SECONDS:-20}"
+if [[ ${1:-} =~ ^[0-9]+$ ]]; then
+  secs=$1
+  shift
+fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(envelope_decoder_fuzz control_message_fuzz server_session_fuzz ip_packet_fuzz)
+  targets=(envelope_decoder_fuzz control_message_fuzz server_session_fuzz ip_packet_fuzz
+           offload_fuzz)
 fi
 build="$root/build-fuzz"
 

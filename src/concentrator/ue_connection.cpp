@@ -20,6 +20,7 @@ constexpr size_t kMaxRecord = 16 * 1024;           // one TLS record's worth per
 constexpr size_t kReadBudget = 512 * 1024;         // per wake-up, then let other UEs run
 constexpr size_t kControlReserve = 4 * 1024;       // queue room kept for control envelopes
 constexpr auto kLinger = std::chrono::seconds(2);  // drain time after our close
+constexpr auto kIdleAfter = std::chrono::seconds(2);  // then buffers are given back
 
 }  // namespace
 
@@ -82,7 +83,8 @@ void UeConnection::read_records() {
         if (r.status == tls::TlsStatus::ok) {
             total += r.bytes;
             out_.clear();
-            core_.on_bytes(buf.first(r.bytes), Clock::now(), out_);
+            last_active_ = Clock::now();
+            core_.on_bytes(buf.first(r.bytes), last_active_, out_);
             handle_output();
             continue;
         }
@@ -205,7 +207,10 @@ void UeConnection::flush() {
                           : fmt::format("TLS write error: {}", tls_.error()),
                       Linger::no);
     }
-    if (sent) core_.on_data_sent(Clock::now());
+    if (sent) {
+        last_active_ = Clock::now();
+        core_.on_data_sent(last_active_);
+    }
     if (tx_.empty()) want_write(false);
 }
 
@@ -223,7 +228,11 @@ void UeConnection::on_timer(session::TimePoint now) {
     out_.clear();
     core_.on_timer(now, out_);
     handle_output();
-    if (phase_ == Phase::session && tx_.empty()) tx_.release_if_empty();
+    if (phase_ == Phase::session && tx_.empty() && now - last_active_ >= kIdleAfter) {
+        tx_.release_if_empty();  // an idle session keeps no buffers
+        tls_.release_buffers();
+        core_.release_buffers();
+    }
 }
 
 void UeConnection::want_write(bool on) {

@@ -77,6 +77,7 @@ private:
     std::string identity_;
     session::TimePoint accepted_;
     session::TimePoint drain_started_{};
+    session::TimePoint last_active_{};  // last byte read or written
     bool writing_ = false;  // EPOLLOUT registered
     bool dirty_ = false;    // queued packets await flush() after this TUN batch
     bool offload_ = false;  // the UE takes type 0x90 envelopes (cap_offload agreed)

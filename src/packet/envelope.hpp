@@ -70,6 +70,13 @@ public:
     DecodeError feed(std::span<const std::byte> data, Sink&& sink);
 
     [[nodiscard]] DecodeError error() const { return error_; }
+    // Frees the reassembly buffers when no envelope is partly received. Views handed out by an
+    // earlier feed() must no longer be in use.
+    void release_buffers() {
+        if (partial_size_ != 0) return;
+        std::vector<std::byte>().swap(parts_[0]);
+        std::vector<std::byte>().swap(parts_[1]);
+    }
     [[nodiscard]] size_t buffered() const { return partial_size_; }
     [[nodiscard]] size_t max_envelope() const { return max_; }
 

@@ -57,6 +57,9 @@ public:
     void on_data_sent(TimePoint now) { keepalive_.on_sent(now); }
     void close(packet::CloseReason reason, std::string text, ServerOutput& out);
 
+    // Gives back reassembly buffers while no envelope is partly received (idle sessions).
+    void release_buffers() { decoder_.release_buffers(); }
+
     [[nodiscard]] State state() const { return state_; }
     [[nodiscard]] bool established() const { return state_ == State::established; }
     [[nodiscard]] const packet::ConfigAssign& assignment() const { return assignment_; }

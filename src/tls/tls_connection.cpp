@@ -471,4 +471,9 @@ TlsStatus TlsConnection::classify(int ret, const char* op) {
     return TlsStatus::failed;
 }
 
+void TlsConnection::release_buffers() {
+    if (SSL_pending(ssl_.get()) == 0) (void)SSL_free_buffers(ssl_.get());
+    ERR_clear_error();
+}
+
 }  // namespace porthole::tls

@@ -43,6 +43,9 @@ public:
     TlsIo write(std::span<const std::byte> buf);
     // Sends close_notify, best effort, never blocks.
     void shutdown();
+    // Frees OpenSSL's record buffers while nothing is pending (an idle session); they come back
+    // on the next read or write.
+    void release_buffers();
 
     // One line: why the last operation failed. For certificate problems it says which
     // (unknown CA and the issuer seen, possibly a TLS-intercepting middlebox; host name

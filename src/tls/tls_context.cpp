@@ -19,8 +19,9 @@ constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
 constexpr const char* kTls13Suites =
-    "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 constexpr const char* kGroups = "X25519:P-256:P-384";
+constexpr size_t kReadBufferLen = 64 * 1024;
 
 using CtxPtr = std::unique_ptr<SSL_CTX, CtxDeleter>;
 
@@ -69,8 +70,12 @@ Result<CtxPtr> new_ctx(const SSL_METHOD* method, TlsVersion min_version) {
         return make_error("cannot set TLS 1.2 ciphers: {}", openssl_reason());
     if (SSL_CTX_set_ciphersuites(c, kTls13Suites) != 1)
         return make_error("cannot set TLS 1.3 cipher suites: {}", openssl_reason());
-    SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // Buffers are not released after every record (SSL_MODE_RELEASE_BUFFERS costs an allocation
+    // per record under load); owners call TlsConnection::release_buffers() when idle instead.
+    SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // Read ahead into a 64 KiB buffer: one recv() brings several records.
+    SSL_CTX_set_read_ahead(c, 1);
+    SSL_CTX_set_default_read_buffer_len(c, kReadBufferLen);
     SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET |
                                SSL_OP_CIPHER_SERVER_PREFERENCE);
     // No resumption for now: no TLS 1.3 tickets, no session cache.
