@@ -476,8 +476,19 @@ void TunnelClient::flush() {
                      : make_error("{}", tls_->error()));
         return;
     }
+    // The records written above are gathered by the TLS layer: send them in one go.
+    switch (tls_->flush()) {
+        case tls::TlsStatus::ok:
+            break;
+        case tls::TlsStatus::failed:
+            if (!failure_) fail(make_error("{}", tls_->error()));
+            return;
+        default:
+            set_socket_events(true);
+            break;
+    }
     if (sent) core_.on_data_sent(Clock::now());
-    if (tx_.empty()) set_socket_events(false);
+    if (tx_.empty() && tls_->unflushed() == 0) set_socket_events(false);
     if (!tun_reading_ && tx_.free_space() >= tx_.capacity() / 2) set_tun_reading(true);
 }
 

@@ -269,7 +269,8 @@ void Concentrator::mark_dirty(UeConnection& conn) {
 }
 
 void Concentrator::flush_dirty() {
-    for (auto* c : dirty_) c->flush();
+    for (auto* c : dirty_)
+        c->flush();
     dirty_.clear();
 }
 
@@ -331,8 +332,8 @@ void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigReq
     a.mtu = opt_.mtu;
     a.keepalive_s = opt_.keepalive_s;
     if ((req.capabilities & packet::cap_offload) && tun_.offload() &&
-        opt_.max_envelope >= packet::kTunGsoMaxSize + packet::kHeaderSize +
-                                 packet::kOffloadTrailerSize)
+        opt_.max_envelope >=
+            packet::kTunGsoMaxSize + packet::kHeaderSize + packet::kOffloadTrailerSize)
         a.capabilities |= packet::cap_offload;
     if (a.ipv4) table_.insert(a.ipv4->addr, conn.id());
     if (a.ipv6) table_.insert(a.ipv6->addr, conn.id());

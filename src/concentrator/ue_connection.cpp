@@ -16,10 +16,10 @@ using packet::CloseReason;
 using session::Clock;
 
 namespace {
-constexpr size_t kMaxRecord = 16 * 1024;           // one TLS record's worth per write
-constexpr size_t kReadBudget = 512 * 1024;         // per wake-up, then let other UEs run
-constexpr size_t kControlReserve = 4 * 1024;       // queue room kept for control envelopes
-constexpr auto kLinger = std::chrono::seconds(2);  // drain time after our close
+constexpr size_t kMaxRecord = 16 * 1024;              // one TLS record's worth per write
+constexpr size_t kReadBudget = 512 * 1024;            // per wake-up, then let other UEs run
+constexpr size_t kControlReserve = 4 * 1024;          // queue room kept for control envelopes
+constexpr auto kLinger = std::chrono::seconds(2);     // drain time after our close
 constexpr auto kIdleAfter = std::chrono::seconds(2);  // then buffers are given back
 
 }  // namespace
@@ -207,11 +207,16 @@ void UeConnection::flush() {
                           : fmt::format("TLS write error: {}", tls_.error()),
                       Linger::no);
     }
+    // The records written above are gathered by the TLS layer: send them in one go.
+    auto st = tls_.flush();
+    if (st == tls::TlsStatus::failed)
+        return finish(fmt::format("TLS write error: {}", tls_.error()), Linger::no);
+    if (st == tls::TlsStatus::want_write) want_write(true);
     if (sent) {
         last_active_ = Clock::now();
         core_.on_data_sent(last_active_);
     }
-    if (tx_.empty()) want_write(false);
+    if (tx_.empty() && tls_.unflushed() == 0) want_write(false);
 }
 
 void UeConnection::on_timer(session::TimePoint now) {

@@ -10,12 +10,16 @@ namespace {
 constexpr uint8_t kProtoTcp = 6, kProtoUdp = 17;
 constexpr uint16_t kMinGsoSize = 64;  // smaller segments are abuse, not traffic
 
-uint16_t get16(const std::byte* p) { return uint16_t(uint16_t(p[0]) << 8 | uint16_t(p[1])); }
+uint16_t get16(const std::byte* p) {
+    return uint16_t(uint16_t(p[0]) << 8 | uint16_t(p[1]));
+}
 void put16(std::byte* p, uint16_t v) {
     p[0] = std::byte(v >> 8);
     p[1] = std::byte(v & 0xff);
 }
-uint32_t get32(const std::byte* p) { return uint32_t(get16(p)) << 16 | get16(p + 2); }
+uint32_t get32(const std::byte* p) {
+    return uint32_t(get16(p)) << 16 | get16(p + 2);
+}
 void put32(std::byte* p, uint32_t v) {
     put16(p, uint16_t(v >> 16));
     put16(p + 2, uint16_t(v));
@@ -61,14 +65,17 @@ OffloadHeader read_trailer(const std::byte* in) {
 uint32_t checksum_add(std::span<const std::byte> d, uint32_t sum) {
     size_t i = 0;
     // Big-endian 16-bit words; a 64-bit accumulator would be faster, this is the fallback path.
-    for (; i + 1 < d.size(); i += 2) sum += uint32_t(d[i]) << 8 | uint32_t(d[i + 1]);
+    for (; i + 1 < d.size(); i += 2)
+        sum += uint32_t(d[i]) << 8 | uint32_t(d[i + 1]);
     if (i < d.size()) sum += uint32_t(d[i]) << 8;
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
     return sum;
 }
 
 uint16_t checksum_fold(uint32_t sum) {
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
     return uint16_t(sum);
 }
 
@@ -138,7 +145,7 @@ size_t build_segment(const SegmentPlan& p, std::span<const std::byte> packet, si
         csum_field = 16;
         put32(l4 + 4, uint32_t(get32(l4 + 4) + off));
         uint8_t flags = uint8_t(l4[13]);
-        if (!last) flags &= uint8_t(~0x09);  // FIN and PSH only on the last segment
+        if (!last) flags &= uint8_t(~0x09);      // FIN and PSH only on the last segment
         if (index > 0) flags &= uint8_t(~0x80);  // CWR only on the first
         l4[13] = std::byte(flags);
     } else {
@@ -160,7 +167,12 @@ size_t build_segment(const SegmentPlan& p, std::span<const std::byte> packet, si
 bool offload_consistent(const OffloadHeader& h, std::span<const std::byte> packet) {
     if (h.flags & ~(OffloadHeader::kNeedsCsum | OffloadHeader::kDataValid)) return false;
     if (h.flags & OffloadHeader::kNeedsCsum) {
-        if (h.csum_offset != 16 && h.csum_offset != 6) return false;  // TCP or UDP field
+        // Only TCP and UDP checksums are offloaded, and their field is where the header says.
+        auto ip = IpPacket::parse(packet);
+        if (!ip) return false;
+        size_t l3 = ip->family() == IpFamily::v4 ? (unsigned(packet[0]) & 0x0f) * 4 : 40;
+        uint16_t field = ip->protocol() == kProtoTcp ? 16 : ip->protocol() == kProtoUdp ? 6 : 0;
+        if (field == 0 || h.csum_start != l3 || h.csum_offset != field) return false;
         if (size_t(h.csum_start) + h.csum_offset + 2 > packet.size()) return false;
     }
     if (!h.gso()) return true;

@@ -14,6 +14,10 @@
 #include <string_view>
 
 namespace porthole::tls {
+
+namespace {
+constexpr long kWriteBufferLen = 256 * 1024;  // records gathered per send()
+}  // namespace
 namespace {
 
 struct BioDeleter {
@@ -225,10 +229,20 @@ Result<TlsConnection> TlsConnection::make(const TlsContext& ctx, int fd) {
     }
     // Keep the context's verify mode, add the callback that records what failed.
     SSL_set_verify(raw, SSL_get_verify_mode(raw), verify_callback);
-    if (SSL_set_fd(raw, fd) != 1) {  // socket BIO with BIO_NOCLOSE: the fd stays the caller's
+    // Reads come straight from the socket (read-ahead fills 64 KiB per recv); writes go through
+    // a buffer BIO so that many records leave in one send() when the owner calls flush().
+    BIO* sock = BIO_new_socket(fd, BIO_NOCLOSE);  // the fd stays the caller's
+    BIO* buffer = BIO_new(BIO_f_buffer());
+    if (sock == nullptr || buffer == nullptr ||
+        BIO_set_write_buffer_size(buffer, kWriteBufferLen) != 1) {
+        BIO_free(sock);
+        BIO_free(buffer);
         ERR_clear_error();
         return make_error("cannot attach TLS to socket {}", fd);
     }
+    BIO_up_ref(sock);  // one reference for the read side, one held by the buffer chain
+    BIO_push(buffer, sock);
+    SSL_set_bio(raw, sock, buffer);
     if (ctx.is_server()) {
         SSL_set_accept_state(raw);
     } else {
@@ -291,7 +305,28 @@ void TlsConnection::shutdown() {
         ERR_clear_error();
         (void)SSL_shutdown(s);
     }
+    (void)flush();
     ERR_clear_error();
+}
+
+TlsStatus TlsConnection::flush() {
+    BIO* w = SSL_get_wbio(ssl_.get());
+    if (w == nullptr || BIO_wpending(w) == 0) return TlsStatus::ok;
+    ERR_clear_error();
+    errno = 0;
+    if (BIO_flush(w) > 0) return TlsStatus::ok;
+    if (BIO_should_retry(w)) return TlsStatus::want_write;
+    int err = errno;
+    ERR_clear_error();
+    if (error_.empty())
+        error_ = err != 0 ? fmt::format("send failed: {}", std::strerror(err))
+                          : std::string("send failed");
+    return TlsStatus::failed;
+}
+
+size_t TlsConnection::unflushed() const {
+    BIO* w = SSL_get_wbio(ssl_.get());
+    return w == nullptr ? 0 : size_t(BIO_wpending(w));
 }
 
 std::string TlsConnection::peer_identity() const {

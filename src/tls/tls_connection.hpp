@@ -39,8 +39,12 @@ public:
     // Reads decrypted bytes. ok with bytes > 0, or want_read/want_write/closed/failed.
     TlsIo read(std::span<std::byte> buf);
     // Writes; may accept fewer bytes than given (partial writes enabled). The same buffer
-    // contents must be offered again after want_write (moving buffer allowed).
+    // contents must be offered again after want_write (moving buffer allowed). Records are
+    // gathered in a 256 KiB buffer: call flush() after a batch of writes.
     TlsIo write(std::span<const std::byte> buf);
+    // Sends the gathered records: ok (all sent), want_write (wait for the socket), failed.
+    TlsStatus flush();
+    [[nodiscard]] size_t unflushed() const;
     // Sends close_notify, best effort, never blocks.
     void shutdown();
     // Frees OpenSSL's record buffers while nothing is pending (an idle session); they come back

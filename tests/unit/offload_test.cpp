@@ -159,6 +159,8 @@ TEST_CASE("offload: inconsistent metadata is refused, not segmented") {
     CHECK(refuses({0, OffloadHeader::kGsoTcpV4, 0, 8, 0, 0}));     // absurd segment size
     CHECK(refuses({0, 3 /* UFO */, 0, 1360, 0, 0}));               // unsupported type
     CHECK_FALSE(offload_consistent({OffloadHeader::kNeedsCsum, 0, 0, 0, 20, 99}, pkt));
+    CHECK_FALSE(offload_consistent({OffloadHeader::kNeedsCsum, 0, 0, 0, 16, 16}, pkt));  // not L4
+    CHECK_FALSE(offload_consistent({OffloadHeader::kNeedsCsum, 0, 0, 0, 20, 6}, pkt));   // UDP's
     CHECK_FALSE(
         offload_consistent({OffloadHeader::kNeedsCsum, 0, 0, 0, 3030, 16}, pkt));  // past the end
     CHECK_FALSE(offload_consistent({0x40, 0, 0, 0, 0, 0}, pkt));                   // unknown flag

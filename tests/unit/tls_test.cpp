@@ -153,14 +153,17 @@ TEST_CASE("tls: mutual handshake, identity, data both ways, 100 KiB with partial
     auto w = s.server->write(hello);
     REQUIRE(w.status == TlsStatus::ok);
     CHECK(w.bytes == hello.size());
+    CHECK(s.server->unflushed() > 0);  // gathered, not yet sent
+    REQUIRE(s.server->flush() == TlsStatus::ok);
+    CHECK(s.server->unflushed() == 0);
     std::vector<std::byte> got;
     auto r = Session::read_some(*s.client, got);
     REQUIRE(r.status == TlsStatus::ok);
     CHECK(got == hello);
 
     // Client -> server: 100 KiB through a small socket buffer. OpenSSL reports a partial write
-    // whenever a whole record (16 KiB) went out, and want_write while a record is stuck in the
-    // socket buffer; both must happen here.
+    // whenever a whole record (16 KiB) was taken; records are gathered and flush() reports
+    // want_write while the socket buffer is full; both must happen here.
     int small = 24 * 1024;
     REQUIRE(::setsockopt(s.sp.client, SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
     std::vector<std::byte> big(100 * 1024);
@@ -182,6 +185,11 @@ TEST_CASE("tls: mutual handshake, identity, data both ways, 100 KiB with partial
                 REQUIRE_MESSAGE(wr.status == TlsStatus::want_write, name(wr.status));
                 blocked = true;
             }
+            auto fl = s.client->flush();
+            REQUIRE_MESSAGE(fl != TlsStatus::failed, s.client->error());
+            if (fl == TlsStatus::want_write) blocked = true;
+        } else {
+            REQUIRE(s.client->flush() != TlsStatus::failed);
         }
         if (sent < big.size() && !blocked) continue;  // let the socket buffer fill up first
         auto rd = s.server->read(buf);
