@@ -216,12 +216,27 @@ lab_up() {
 lab_down() {
   lab_require_root
   local f ns
+  # Services: SIGTERM to all of them at once, then one bounded wait (not one wait each).
+  local pids=() pid i
   if [[ -d $LAB_STATE_DIR ]]; then
     for f in "$LAB_STATE_DIR"/*.pid; do
       [[ -e $f ]] || continue
-      kill_pid_tree "$(cat "$f")" 2
+      pid=$(cat "$f")
+      [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || continue
+      pids+=("$pid")
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
     done
   fi
+  for ((i = 0; i < 20 && ${#pids[@]} > 0; i++)); do
+    local alive=()
+    for pid in "${pids[@]}"; do
+      [[ -d /proc/$pid ]] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat" 2>/dev/null &&
+        alive+=("$pid")
+    done
+    pids=("${alive[@]}")
+    ((${#pids[@]} == 0)) || sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null; done
   for ns in "${LAB_NAMESPACES[@]}"; do kill_ns_pids "$ns"; done
   for ns in "${LAB_NAMESPACES[@]}"; do
     lab_ns_exists "$ns" && ip netns del "$ns" 2>/dev/null
