@@ -86,17 +86,23 @@ lab_all_ns_exist() {
 
 # kill_pid_tree PID [GRACE_SECONDS]: SIGTERM the process (its whole process group when
 # it leads one, e.g. started via setsid), wait up to GRACE seconds, then SIGKILL.
+# pid_alive PID: running, not a zombie (this sandbox's init may reap late, and kill -0 succeeds
+# on a zombie).
+pid_alive() {
+  [[ -d /proc/$1 ]] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null
+}
+
 kill_pid_tree() {
   local pid=$1 grace=${2:-3} pgid i
   [[ $pid =~ ^[0-9]+$ ]] || return 0
-  kill -0 "$pid" 2>/dev/null || return 0
+  pid_alive "$pid" || return 0
   pgid=$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')
   if [[ $pgid == "$pid" ]]; then kill -TERM -- "-$pid" 2>/dev/null; else kill -TERM "$pid" 2>/dev/null; fi
   for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
+    pid_alive "$pid" || break
     sleep 0.1
   done
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid_alive "$pid"; then
     if [[ $pgid == "$pid" ]]; then kill -KILL -- "-$pid" 2>/dev/null; else kill -KILL "$pid" 2>/dev/null; fi
   fi
   # reap it if it is our child; harmless otherwise
