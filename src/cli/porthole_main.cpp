@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <cstdlib>
 
 #include "base/log.hpp"
 #include "cli/cli_parsing.hpp"
@@ -51,6 +52,10 @@ int main(int argc, char** argv) {
                      "Keep-alive intervals without a word before the concentrator is dead")
         ->capture_default_str()
         ->check(CLI::Range(1, 100));
+    std::string proxy;
+    connect->add_option("--proxy", proxy,
+                        "Reach the concentrator through this HTTP proxy: "
+                        "http://[user:pass@]host:port (default: $https_proxy; 'none': direct)");
     bool no_offload = false;
     connect->add_flag("--no-offload", no_offload,
                       "Do not use TUN offloads (super-packets); every packet MTU-sized");
@@ -84,6 +89,18 @@ int main(int argc, char** argv) {
     o.connect_timeout = std::chrono::seconds(connect_timeout);
     o.reconnect_max = std::chrono::seconds(reconnect_max);
     o.offload = !no_offload;
+    if (proxy.empty()) {
+        for (const char* var : {"https_proxy", "HTTPS_PROXY"})
+            if (const char* v = std::getenv(var); v != nullptr && *v != '\0') {
+                proxy = v;
+                break;
+            }
+    }
+    if (!proxy.empty() && proxy != "none") {
+        auto p = client::parse_proxy_url(proxy);
+        if (!p) return fail(p.error().message);
+        o.proxy = *p;
+    }
 
     if (::geteuid() != 0)
         log::debug("not running as root: creating the TUN device needs CAP_NET_ADMIN");

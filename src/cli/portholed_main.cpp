@@ -74,6 +74,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> static_addresses;
     app.add_flag("--allow-ue-to-ue", o.allow_ue_to_ue,
                  "Let UEs reach each other's inner addresses (isolated by default)");
+    app.add_option("--decoy-dir", o.decoy_dir,
+                   "Directory whose index.html web visitors (HTTP after TLS) are shown");
     bool no_offload = false;
     app.add_flag("--no-offload", no_offload,
                  "Do not use TUN offloads (super-packets); every packet MTU-sized");

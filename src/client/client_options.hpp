@@ -3,8 +3,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
+#include "client/http_proxy.hpp"
 #include "tls/tls_context.hpp"
 
 namespace porthole::client {
@@ -22,7 +24,9 @@ struct ClientOptions {
     // After a session has been up, a lost connection is retried with exponential backoff
     // (1 s doubling up to this, with jitter) while the TUN device and routes stay in place.
     std::chrono::seconds reconnect_max{30};
-    bool offload = true;  // TUN super-packets when the kernel and the concentrator allow
+    bool offload = true;
+    std::optional<ProxyConfig> proxy;  // reach the concentrator through HTTP CONNECT  // TUN
+                                       // super-packets when the kernel and the concentrator allow
 };
 
 }  // namespace porthole::client

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "base/log.hpp"
+#include "client/http_proxy.hpp"
 #include "client/network_plan.hpp"
 #include "net/tcp_socket.hpp"
 #include "packet/envelope.hpp"
@@ -63,9 +64,15 @@ Result<void> TunnelClient::run() {
     if (!sig) return sig.error();
     signals_.emplace(std::move(*sig));
 
-    auto ep = resolve(opt_.server_host, opt_.server_port);
+    server_label_ = opt_.server_host.find(':') != std::string::npos
+                        ? fmt::format("[{}]:{}", opt_.server_host, opt_.server_port)
+                        : fmt::format("{}:{}", opt_.server_host, opt_.server_port);
+    // The TCP peer: the concentrator, or the proxy that reaches it for us (then the
+    // concentrator's name is resolved by the proxy, not here).
+    auto ep = opt_.proxy ? resolve(opt_.proxy->host, opt_.proxy->port)
+                         : resolve(opt_.server_host, opt_.server_port);
     if (!ep) return ep.error();
-    server_ = *ep;
+    peer_ = *ep;
     if (opt_.server_name.empty()) opt_.server_name = opt_.server_host;
 
     auto ctx = tls::TlsContext::client(
@@ -80,10 +87,10 @@ Result<void> TunnelClient::run() {
     auto nl = tun::Netlink::open();
     if (!nl) return nl.error();
     netlink_.emplace(std::move(*nl));
-    // Learn the path to the concentrator before any tunnel route exists.
-    auto route = netlink_->route_to(server_.addr);
+    // Learn the path to the concentrator (or proxy) before any tunnel route exists.
+    auto route = netlink_->route_to(peer_.addr);
     if (!route)
-        return route.error().context(fmt::format("no route to the concentrator {}", server_.addr));
+        return route.error().context(fmt::format("no route to the {} {}", peer_kind(), peer_.addr));
     to_server_ = *route;
 
     std::mt19937_64 rng{std::random_device{}()};
@@ -202,14 +209,21 @@ void TunnelClient::discard_tun() {
     }
 }
 
+const char* TunnelClient::peer_kind() const {
+    return opt_.proxy ? "proxy" : "concentrator";
+}
+
 Result<void> TunnelClient::connect() {
-    auto fd = net::connect_tcp(server_, opt_.connect_timeout);
+    auto fd = net::connect_tcp(peer_, opt_.connect_timeout);
     if (!fd) {
         auto msg = fd.error().message;
-        return make_error("cannot reach the concentrator {}: {}", server_,
+        return make_error("cannot reach the {} {}: {}", peer_kind(), peer_,
                           msg.substr(msg.find(": ") + 2));
     }
     socket_ = std::move(*fd);
+    if (opt_.proxy) {
+        if (auto r = proxy_connect(); !r || stop_) return r;
+    }
     auto tls = tls::TlsConnection::make(*tls_ctx_, socket_.get());
     if (!tls) return tls.error();
     tls_.emplace(std::move(*tls));
@@ -221,18 +235,72 @@ Result<void> TunnelClient::connect() {
         if (st == tls::TlsStatus::failed) return make_error("{}", tls_->error());
         if (st == tls::TlsStatus::closed)
             return make_error("the concentrator {} closed the connection during the TLS handshake",
-                              server_);
+                              server_label_);
         auto w = wait_socket(st == tls::TlsStatus::want_write, deadline);
         if (w == Wait::signal) {
             stop_ = true;
             return ok();
         }
         if (w == Wait::timeout)
-            return make_error("TLS handshake with {} timed out after {} s", server_,
+            return make_error("TLS handshake with {} timed out after {} s", server_label_,
                               opt_.connect_timeout.count());
     }
-    log::debug("TLS up with {} ({})", server_, tls_->description());
+    log::debug("TLS up with {} ({})", server_label_, tls_->description());
     return ok();
+}
+
+Result<void> TunnelClient::proxy_connect() {
+    const auto& proxy = *opt_.proxy;
+    auto deadline = Clock::now() + opt_.connect_timeout;
+    std::string req = connect_request(proxy, opt_.server_host, opt_.server_port);
+    for (size_t off = 0; off < req.size();) {
+        ssize_t n = ::send(socket_.get(), req.data() + off, req.size() - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += size_t(n);
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return sys_error(fmt::format("proxy {}", proxy.where()), errno);
+        auto w = wait_socket(true, deadline);
+        if (w == Wait::signal) {
+            stop_ = true;
+            return ok();
+        }
+        if (w == Wait::timeout) return make_error("proxy {} did not answer", proxy.where());
+    }
+    // Read the reply head byte-exactly: nothing of the tunnel may be consumed here.
+    std::string rx;
+    for (;;) {
+        char buf[512];
+        ssize_t n = ::recv(socket_.get(), buf, sizeof buf, MSG_PEEK);
+        if (n == 0) return make_error("proxy {} closed the connection", proxy.where());
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                return sys_error(fmt::format("proxy {}", proxy.where()), errno);
+            auto w = wait_socket(false, deadline);
+            if (w == Wait::signal) {
+                stop_ = true;
+                return ok();
+            }
+            if (w == Wait::timeout)
+                return make_error("proxy {} did not answer within {} s", proxy.where(),
+                                  opt_.connect_timeout.count());
+            continue;
+        }
+        std::string_view peeked(buf, size_t(n));
+        auto reply = parse_proxy_reply(rx + std::string(peeked));
+        if (!reply) return reply.error().context(fmt::format("proxy {}", proxy.where()));
+        size_t take = size_t(n);
+        if (*reply) take = (*reply)->header_bytes - rx.size();  // up to the end of the head
+        rx.append(buf, take);
+        (void)::recv(socket_.get(), buf, take, 0);  // consume what was peeked and used
+        if (!*reply) continue;
+        if ((*reply)->status / 100 != 2)
+            return make_error("proxy {} refused the tunnel: {}", proxy.where(),
+                              describe_refusal(**reply));
+        log::debug("proxy {}: {} {}", proxy.where(), (*reply)->status, (*reply)->reason);
+        return ok();
+    }
 }
 
 Result<void> TunnelClient::configure() {
@@ -306,9 +374,10 @@ Result<void> TunnelClient::apply_network() {
     std::string addrs;
     for (const auto& p : plan.addresses)
         addrs += " " + p.to_string();
-    log::info("tunnel up: {}{} mtu {}, {} via {} ({})", tun_->name(), addrs, plan.mtu,
+    log::info("tunnel up: {}{} mtu {}, {} via {}{} ({})", tun_->name(), addrs, plan.mtu,
               plan.full_tunnel ? "full tunnel" : fmt::format("{} route(s)", plan.routes.size()),
-              server_, tls_->description());
+              server_label_, opt_.proxy ? " through proxy " + opt_.proxy->where() : "",
+              tls_->description());
     return ok();
 }
 

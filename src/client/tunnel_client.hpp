@@ -50,6 +50,8 @@ private:
     // Sleeps for d unless a signal comes first (then true).
     bool sleep_or_signal(session::Duration d);
     Result<void> connect();
+    Result<void> proxy_connect();
+    [[nodiscard]] const char* peer_kind() const;
     Result<void> configure();
     Result<void> apply_network();
     Result<void> forward();
@@ -70,7 +72,8 @@ private:
     void fail(Error e);
 
     ClientOptions opt_;
-    Endpoint server_;
+    Endpoint peer_;             // where the TCP connection goes: concentrator or proxy
+    std::string server_label_;  // the concentrator as the user named it, for messages
     std::optional<tls::TlsContext> tls_ctx_;
     std::optional<tun::TunDevice> tun_;
     std::optional<tun::Netlink> netlink_;
@@ -87,7 +90,8 @@ private:
     std::optional<packet::ConfigAssign> applied_assignment_;
     bool ever_up_ = false;
     bool fatal_ = false;
-    bool tun_offload_capable_ = false;  // the device accepted offloads at creation  // the last failure is not worth a reconnect
+    bool tun_offload_capable_ = false;  // the device accepted offloads at creation  // the last
+                                        // failure is not worth a reconnect
     session::ClientOutput out_;
     ByteQueue tx_;
     std::unique_ptr<std::byte[]> rx_buf_;

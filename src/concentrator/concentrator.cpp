@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "base/log.hpp"
@@ -81,6 +82,14 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
         if (pool) c->policy_.add_pool(pool->prefix(), pool->gateway());
     c->policy_.set_allow_ue_to_ue(opt.allow_ue_to_ue);
     if (auto r = c->load_leases(); !r) return r.error();
+    if (!opt.decoy_dir.empty()) {
+        std::string path = opt.decoy_dir + "/index.html";
+        std::ifstream f(path, std::ios::binary);
+        if (!f) return make_error("decoy-dir: cannot read {}", path);
+        std::string page((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        if (page.size() > 1024 * 1024) return make_error("decoy-dir: {} is over 1 MiB", path);
+        c->decoy_ = DecoyWeb(std::move(page));
+    }
 
     auto nl = tun::Netlink::open();
     if (!nl) return nl.error();

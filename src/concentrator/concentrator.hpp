@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "concentrator/concentrator_options.hpp"
+#include "concentrator/decoy_web.hpp"
 #include "concentrator/ue_connection.hpp"
 #include "net/event_loop.hpp"
 #include "net/nat_table.hpp"
@@ -55,6 +56,7 @@ public:
     [[nodiscard]] const ConcentratorOptions& options() const { return opt_; }
     [[nodiscard]] const tls::TlsContext& tls() const { return tls_; }
     session::DropCounters& drops() { return drops_; }
+    [[nodiscard]] const DecoyWeb& decoy() const { return decoy_; }
 
     static constexpr size_t kRxBufferSize = 64 * 1024;
 
@@ -101,6 +103,7 @@ private:
     std::unordered_map<std::string, session::SessionId> by_identity_;
     std::unordered_map<std::string, std::vector<std::byte>> tokens_;  // identity -> session token
     session::ForwardPolicy policy_;
+    DecoyWeb decoy_;
     bool leases_dirty_ = false;
     std::vector<std::unique_ptr<UeConnection>> graveyard_;
     std::vector<session::SessionId> deferred_;

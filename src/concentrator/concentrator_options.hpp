@@ -33,6 +33,7 @@ struct ConcentratorOptions {
     std::chrono::seconds handshake_timeout{10};
     bool allow_ue_to_ue = false;  // isolation between UEs is the default
     bool offload = true;          // TUN super-packets (TSO/checksum offload) when possible
+    std::string decoy_dir;        // DIR/index.html is the page web visitors see
     std::string lease_file;       // empty: leases kept in memory only
     std::vector<std::pair<std::string, IpAddress>> static_addresses;  // identity -> address
 };

@@ -7,6 +7,7 @@
 
 #include "base/log.hpp"
 #include "concentrator/concentrator.hpp"
+#include "concentrator/decoy_web.hpp"
 #include "net/tcp_socket.hpp"
 #include "packet/envelope.hpp"
 
@@ -59,8 +60,12 @@ void UeConnection::drive_handshake() {
         case tls::TlsStatus::ok:
             phase_ = Phase::session;
             identity_ = tls_.peer_identity();
-            log::info("{}: TLS up from {} ({}), identity '{}'", tag(), peer_, tls_.description(),
-                      identity_);
+            if (identity_.empty())
+                log::debug("{}: TLS up from {} ({}) without a client certificate", tag(), peer_,
+                           tls_.description());
+            else
+                log::info("{}: TLS up from {} ({}), identity '{}'", tag(), peer_,
+                          tls_.description(), identity_);
             want_write(false);
             read_records();  // the configuration request may already be buffered
             return;
@@ -82,6 +87,17 @@ void UeConnection::read_records() {
         auto r = tls_.read(buf);
         if (r.status == tls::TlsStatus::ok) {
             total += r.bytes;
+            auto chunk = buf.first(r.bytes);
+            if (decoy_ || (!seen_bytes_ && DecoyWeb::looks_like_http(chunk))) {
+                answer_http(chunk);
+                if (phase_ != Phase::session) return;
+                continue;
+            }
+            seen_bytes_ = true;
+            if (identity_.empty()) {
+                // The tunnel needs a verified identity (the TLS layer only asked for one).
+                return close(CloseReason::auth_failed, "a client certificate is required");
+            }
             out_.clear();
             last_active_ = Clock::now();
             core_.on_bytes(buf.first(r.bytes), last_active_, out_);
@@ -118,6 +134,20 @@ void UeConnection::handle_output() {
         tls_.shutdown();
         finish(why, out_.closed_by_peer ? Linger::no : Linger::yes);
     }
+}
+
+void UeConnection::answer_http(std::span<const std::byte> bytes) {
+    decoy_ = true;
+    size_t room =
+        DecoyWeb::kMaxRequestHead - std::min(http_request_.size(), DecoyWeb::kMaxRequestHead);
+    http_request_.append(reinterpret_cast<const char*>(bytes.data()), std::min(bytes.size(), room));
+    std::string response = owner_.decoy().respond(http_request_);
+    if (response.empty()) return;  // the request head is not complete yet
+    (void)tx_.append(std::as_bytes(std::span(response.data(), response.size())));
+    flush();
+    tls_.shutdown();
+    log::debug("{}: HTTP request from {} answered with the web page", tag(), peer_);
+    finish("web request served", Linger::yes);
 }
 
 void UeConnection::assign(packet::ConfigAssign assignment) {
@@ -249,7 +279,9 @@ void UeConnection::want_write(bool on) {
 void UeConnection::finish(std::string_view why, Linger linger) {
     if (phase_ == Phase::dead || phase_ == Phase::draining) return;
     bool was_session = phase_ == Phase::session;
-    if (was_session) {
+    if (was_session && decoy_) {
+        log::debug("{}: {}", tag(), why);  // web visitors: not worth a line each at info
+    } else if (was_session) {
         auto& d = core_.drops();
         log::info("{}: ended: {} (received {} packets; dropped: spoofed {}, early {})", tag(), why,
                   core_.packets_received(), d[session::DropReason::spoofed_source],

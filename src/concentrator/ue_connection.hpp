@@ -57,6 +57,7 @@ private:
     enum class Phase { handshake, session, draining, dead };
     enum class Linger { no, yes };
     void drive_handshake();
+    void answer_http(std::span<const std::byte> bytes);
     void read_records();
     void handle_output();
     void finish(std::string_view why, Linger linger);
@@ -78,9 +79,12 @@ private:
     session::TimePoint accepted_;
     session::TimePoint drain_started_{};
     session::TimePoint last_active_{};  // last byte read or written
-    bool writing_ = false;  // EPOLLOUT registered
-    bool dirty_ = false;    // queued packets await flush() after this TUN batch
-    bool offload_ = false;  // the UE takes type 0x90 envelopes (cap_offload agreed)
+    bool writing_ = false;              // EPOLLOUT registered
+    bool dirty_ = false;                // queued packets await flush() after this TUN batch
+    bool offload_ = false;              // the UE takes type 0x90 envelopes (cap_offload agreed)
+    bool seen_bytes_ = false;           // the first application bytes decided: tunnel or web
+    bool decoy_ = false;                // the peer speaks HTTP: it gets the web page
+    std::string http_request_;          // its request head so far (bounded)
 };
 
 }  // namespace porthole::concentrator

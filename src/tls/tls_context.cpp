@@ -123,6 +123,20 @@ bool is_ip_literal(const std::string& name) {
 
 }  // namespace
 
+// ALPN: the concentrator looks like an ordinary HTTPS server, so it agrees to http/1.1 when a
+// client offers it (browsers, curl, and porthole clients all do) and to nothing else.
+static int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen,
+                       const unsigned char* in, unsigned int inlen, void*) {
+    static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    unsigned char* selected = nullptr;
+    if (SSL_select_next_proto(&selected, outlen, kHttp11, sizeof kHttp11, in, inlen) ==
+        OPENSSL_NPN_NEGOTIATED) {
+        *out = selected;
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
 Result<TlsContext> TlsContext::server(const ServerConfig& cfg) {
     auto ctx = new_ctx(TLS_server_method(), cfg.min_version);
     if (!ctx) return ctx.error();
@@ -139,10 +153,15 @@ Result<TlsContext> TlsContext::server(const ServerConfig& cfg) {
                           openssl_reason());
     SSL_CTX_set_client_CA_list(c, names.release());  // takes ownership
 
-    SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    // A certificate is asked for, not required at the TLS layer, so that a browser or prober
+    // without one sees an ordinary HTTPS server (the decoy page). The tunnel requires a verified
+    // identity: the concentrator refuses a configuration request without one. A certificate
+    // that is presented must verify against the client CA, or the handshake fails.
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
     static constexpr unsigned char kSidCtx[] = "portholed";
     SSL_CTX_set_session_id_context(c, kSidCtx, sizeof kSidCtx - 1);
     ERR_clear_error();
+    SSL_CTX_set_alpn_select_cb(ctx->get(), select_alpn, nullptr);
     return TlsContext(ctx->release(), true, std::string());
 }
 
@@ -170,6 +189,9 @@ Result<TlsContext> TlsContext::client(const ClientConfig& cfg) {
     }
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
     ERR_clear_error();
+    static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    if (SSL_CTX_set_alpn_protos(ctx->get(), kHttp11, sizeof kHttp11) != 0)
+        return make_error("cannot set ALPN: {}", openssl_reason());
     return TlsContext(ctx->release(), false, cfg.server_name);
 }
 
