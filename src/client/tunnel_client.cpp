@@ -12,6 +12,7 @@
 #include "net/tcp_socket.hpp"
 #include "packet/envelope.hpp"
 #include "packet/ip_packet.hpp"
+#include "session/lane.hpp"
 
 namespace porthole::client {
 
@@ -20,9 +21,8 @@ using session::Clock;
 
 namespace {
 constexpr size_t kRxBufferSize = 64 * 1024;
-constexpr size_t kMaxRecord = 16 * 1024;
 constexpr size_t kTunBatch = 256;
-constexpr size_t kControlReserve = 4 * 1024;
+constexpr size_t kRealtimeQueue = 64 * 1024;
 constexpr size_t kReadBudget = 1024 * 1024;
 
 Result<Endpoint> resolve(const std::string& host, uint16_t port) {
@@ -45,8 +45,9 @@ TunnelClient::TunnelClient(ClientOptions options)
       core_options_{packet::kMaxEnvelopeSize, {}, opt_.connect_timeout, opt_.dead_after_missed},
       core_(core_options_),
       backoff_(session::seconds(1), opt_.reconnect_max),
-      tx_(opt_.queue_bytes),
-      rx_buf_(new std::byte[kRxBufferSize]) {
+      lanes_(kRealtimeQueue, opt_.queue_bytes),
+      rx_buf_(new std::byte[kRxBufferSize]),
+      scratch_(new std::byte[kRxBufferSize]) {
     socket_h_.self = tun_h_.self = signal_h_.self = this;
     socket_h_.fn = &TunnelClient::on_socket;
     tun_h_.fn = &TunnelClient::on_tun;
@@ -114,11 +115,10 @@ Result<void> TunnelClient::run_session() {
     loop_.reset();
     tls_.reset();
     socket_.reset();
-    tx_.clear();
+    lanes_.clear();
     failure_.reset();
     fatal_ = false;
     socket_out_ = false;
-    tun_reading_ = true;
     core_options_.request.session_token = session_token_;
     if (tun_->offload() || tun_offload_capable_) {
         tun_offload_capable_ = true;
@@ -221,6 +221,7 @@ Result<void> TunnelClient::connect() {
                           msg.substr(msg.find(": ") + 2));
     }
     socket_ = std::move(*fd);
+    lanes_.attach(socket_.get());
     if (opt_.proxy) {
         if (auto r = proxy_connect(); !r || stop_) return r;
     }
@@ -306,7 +307,7 @@ Result<void> TunnelClient::proxy_connect() {
 Result<void> TunnelClient::configure() {
     out_.clear();
     core_.start(Clock::now(), out_);
-    tx_.append(out_.to_peer);
+    lanes_.realtime().append(out_.to_peer);
     auto deadline = Clock::now() + opt_.connect_timeout;
     while (!core_.established()) {
         flush();
@@ -315,7 +316,7 @@ Result<void> TunnelClient::configure() {
         if (r.status == tls::TlsStatus::ok) {
             out_.clear();
             core_.on_bytes({rx_buf_.get(), r.bytes}, Clock::now(), out_);
-            tx_.append(out_.to_peer);
+            lanes_.realtime().append(out_.to_peer);
             if (out_.closed)
                 fatal_ = out_.closed->reason != CloseReason::pool_exhausted &&
                          out_.closed->reason != CloseReason::server_full &&
@@ -333,7 +334,7 @@ Result<void> TunnelClient::configure() {
                                         ? "the concentrator closed the connection before "
                                           "assigning an address"
                                         : tls_->error());
-        auto w = wait_socket(r.status == tls::TlsStatus::want_write || !tx_.empty(), deadline);
+        auto w = wait_socket(r.status == tls::TlsStatus::want_write || !lanes_.idle(), deadline);
         if (w == Wait::signal) {
             stop_ = true;
             return ok();
@@ -409,11 +410,13 @@ Result<void> TunnelClient::forward() {
     // Stopped by a signal: tell the concentrator, best effort, without waiting.
     out_.clear();
     core_.close(CloseReason::normal, "UE disconnected", out_);
-    tx_.append(out_.to_peer);
+    lanes_.realtime().append(out_.to_peer);
     flush();
     tls_->shutdown();
-    log::info("disconnected; removing routes and {} (packets with a foreign source not sent: {})",
-              tun_->name(), dropped_foreign_source_);
+    log::info(
+        "disconnected; removing routes and {} (not sent: {} with a foreign source, {} bulk "
+        "over the queue bound, {} real-time over its bound)",
+        tun_->name(), dropped_foreign_source_, dropped_bulk_full_, dropped_realtime_full_);
     return ok();
 }
 
@@ -441,12 +444,13 @@ void TunnelClient::read_tun() {
                                         : core_.assignment().mtu;
     size_t room = packet::kHeaderSize + max_packet + packet::kOffloadTrailerSize;
     packet::OffloadHeader meta;
+    auto& bulk = lanes_.bulk();
     for (size_t i = 0; i < kTunBatch; ++i) {
-        if (tx_.free_space() < kControlReserve + room) {
-            set_tun_reading(false);  // resumes once flush() drains the queue
-            return;
-        }
-        auto space = tx_.reserve(room);
+        // The device is always read: left there, a voice packet would wait behind bulk in the
+        // kernel's queue. When bulk is at its bound (~50 ms of the path's rate), bulk packets are
+        // read into scratch and dropped; the sending applications' congestion control slows down.
+        bool bulk_room = lanes_.admit_bulk(room) && bulk.free_space() >= room;
+        auto space = bulk_room ? bulk.reserve(room) : std::span<std::byte>(scratch_.get(), room);
         auto n = tun_->read(space.subspan(packet::kHeaderSize, max_packet), meta);
         if (!n) return fail(n.error());
         if (*n == 0) return;
@@ -457,14 +461,25 @@ void TunnelClient::read_tun() {
             ++dropped_foreign_source_;
             continue;
         }
-        if (meta.plain()) {
-            packet::write_header(space.data(), uint8_t(packet::EnvelopeType::ip_packet), *n);
-            tx_.commit(packet::kHeaderSize + *n);
+        bool plain = meta.plain();
+        if (plain) packet::write_header(space.data(), uint8_t(packet::EnvelopeType::ip_packet), *n);
+        if (plain && session::classify(pkt, lane_policy_) == session::Lane::realtime) {
+            // Voice, video, probes: ahead of all bulk (copied: small by definition).
+            if (!lanes_.realtime().append(space.first(packet::kHeaderSize + *n)))
+                ++dropped_realtime_full_;
+            continue;
+        }
+        if (!bulk_room) {
+            ++dropped_bulk_full_;
+            continue;
+        }
+        if (plain) {
+            bulk.commit(packet::kHeaderSize + *n);
         } else {  // offloads are only on when the concentrator takes type 0x90
             packet::write_trailer(meta, pkt.data() + pkt.size());
             packet::write_header(space.data(), uint8_t(packet::EnvelopeType::ip_packet_offload),
                                  *n + packet::kOffloadTrailerSize);
-            tx_.commit(packet::kHeaderSize + *n + packet::kOffloadTrailerSize);
+            bulk.commit(packet::kHeaderSize + *n + packet::kOffloadTrailerSize);
         }
     }
 }
@@ -506,7 +521,7 @@ void TunnelClient::handle_output() {
         if (auto r = tun_->write(pkt.bytes, pkt.offload); !r)
             log::debug("TUN write: {}", r.error().message);
     }
-    if (!out_.to_peer.empty()) tx_.append(out_.to_peer);
+    if (!out_.to_peer.empty()) lanes_.realtime().append(out_.to_peer);  // control goes first
     if (out_.closed) {
         using R = CloseReason;
         auto why = out_.closed->reason;
@@ -525,52 +540,23 @@ void TunnelClient::handle_output() {
 }
 
 void TunnelClient::flush() {
-    bool sent = false;
-    while (!tx_.empty()) {
-        auto chunk = tx_.front();
-        if (chunk.size() > kMaxRecord) chunk = chunk.first(kMaxRecord);
-        auto r = tls_->write(chunk);
-        if (r.status == tls::TlsStatus::ok) {
-            tx_.consume(r.bytes);
-            sent = true;
-            continue;
-        }
-        if (r.status == tls::TlsStatus::want_write || r.status == tls::TlsStatus::want_read) {
-            set_socket_events(true);
-            break;
-        }
+    if (!tls_) return;
+    bool had_data = !lanes_.idle();
+    auto st = lanes_.flush(*tls_, Clock::now());
+    if (st == tunnel::SendLanes::Status::failed) {
         if (!failure_)
-            fail(r.status == tls::TlsStatus::closed
-                     ? make_error("the concentrator closed the connection")
-                     : make_error("{}", tls_->error()));
+            fail(make_error("{}",
+                            tls_->error().empty() ? std::string("send failed") : tls_->error()));
         return;
     }
-    // The records written above are gathered by the TLS layer: send them in one go.
-    switch (tls_->flush()) {
-        case tls::TlsStatus::ok:
-            break;
-        case tls::TlsStatus::failed:
-            if (!failure_) fail(make_error("{}", tls_->error()));
-            return;
-        default:
-            set_socket_events(true);
-            break;
-    }
-    if (sent) core_.on_data_sent(Clock::now());
-    if (tx_.empty() && tls_->unflushed() == 0) set_socket_events(false);
-    if (!tun_reading_ && tx_.free_space() >= tx_.capacity() / 2) set_tun_reading(true);
+    if (had_data) core_.on_data_sent(Clock::now());
+    set_socket_events(st == tunnel::SendLanes::Status::blocked);
 }
 
 void TunnelClient::set_socket_events(bool want_out) {
     if (!loop_ || want_out == socket_out_) return;
     socket_out_ = want_out;
     (void)loop_->modify(socket_.get(), EPOLLIN | (want_out ? EPOLLOUT : 0u), &socket_h_);
-}
-
-void TunnelClient::set_tun_reading(bool on) {
-    if (!loop_ || on == tun_reading_) return;
-    tun_reading_ = on;
-    (void)loop_->modify(tun_->fd(), on ? EPOLLIN : 0u, &tun_h_);
 }
 
 void TunnelClient::fail(Error e) {

@@ -3,10 +3,12 @@
 // packets between the TUN device and the session until told to stop.
 //
 // Data path, UE -> concentrator:
-//   1. the TUN device is readable; each packet is read straight into the send queue, behind a
-//      reserved envelope header (no copy), up to kTunBatch packets or until the queue is full;
-//   2. the queue is written to TLS in runs of up to 16 KiB: many envelopes per TLS record;
-//   3. while the queue is full the TUN device is not read (its own queue then drops: bounded).
+//   1. the TUN device is readable; up to kTunBatch packets (64 KiB super-packets with offloads)
+//      are read straight into the bulk queue behind a reserved envelope header (no copy);
+//   2. each plain packet is classified: real-time ones (voice, video, probes) move to the
+//      real-time lane; bulk beyond the queue's bound (~50 ms of the path's rate) is dropped;
+//   3. SendLanes writes real-time first, then bulk within the socket's pacing budget, as TLS
+//      records of up to 16 KiB gathered into one send() (tunnel/send_lanes.hpp).
 // Concentrator -> UE:
 //   1. the socket is readable; TLS records are decrypted into one receive buffer;
 //   2. ClientSession decodes envelopes in place; each IP packet is written to the TUN device.
@@ -16,7 +18,6 @@
 #include <optional>
 #include <vector>
 
-#include "base/byte_queue.hpp"
 #include "base/fd.hpp"
 #include "base/ip_address.hpp"
 #include "base/result.hpp"
@@ -24,10 +25,12 @@
 #include "net/event_loop.hpp"
 #include "session/backoff.hpp"
 #include "session/client_session.hpp"
+#include "session/lane.hpp"
 #include "tls/tls_connection.hpp"
 #include "tls/tls_context.hpp"
 #include "tun/netlink.hpp"
 #include "tun/tun_device.hpp"
+#include "tunnel/send_lanes.hpp"
 
 namespace porthole::client {
 
@@ -68,7 +71,6 @@ private:
     void handle_output();
     void flush();
     void set_socket_events(bool want_out);
-    void set_tun_reading(bool on);
     void fail(Error e);
 
     ClientOptions opt_;
@@ -93,14 +95,17 @@ private:
     bool tun_offload_capable_ = false;  // the device accepted offloads at creation  // the last
                                         // failure is not worth a reconnect
     session::ClientOutput out_;
-    ByteQueue tx_;
+    tunnel::SendLanes lanes_;
+    session::LanePolicy lane_policy_;
     std::unique_ptr<std::byte[]> rx_buf_;
+    std::unique_ptr<std::byte[]> scratch_;  // a TUN packet that will not be queued
     Handler socket_h_, tun_h_, signal_h_;
     bool socket_out_ = false;
-    bool tun_reading_ = true;
     bool stop_ = false;
     uint64_t dropped_foreign_source_ = 0;
     uint64_t dropped_while_down_ = 0;
+    uint64_t dropped_realtime_full_ = 0;
+    uint64_t dropped_bulk_full_ = 0;
     std::optional<Error> failure_;
 };
 

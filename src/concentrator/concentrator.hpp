@@ -26,6 +26,7 @@
 #include "session/address_pool.hpp"
 #include "session/drop_reason.hpp"
 #include "session/forward_policy.hpp"
+#include "session/lane.hpp"
 #include "session/session_table.hpp"
 #include "tls/tls_context.hpp"
 #include "tun/netlink.hpp"
@@ -57,6 +58,7 @@ public:
     [[nodiscard]] const tls::TlsContext& tls() const { return tls_; }
     session::DropCounters& drops() { return drops_; }
     [[nodiscard]] const DecoyWeb& decoy() const { return decoy_; }
+    [[nodiscard]] const session::LanePolicy& lane_policy() const { return lane_policy_; }
 
     static constexpr size_t kRxBufferSize = 64 * 1024;
 
@@ -104,6 +106,7 @@ private:
     std::unordered_map<std::string, std::vector<std::byte>> tokens_;  // identity -> session token
     session::ForwardPolicy policy_;
     DecoyWeb decoy_;
+    session::LanePolicy lane_policy_;
     bool leases_dirty_ = false;
     std::vector<std::unique_ptr<UeConnection>> graveyard_;
     std::vector<session::SessionId> deferred_;

@@ -10,6 +10,7 @@
 #include "concentrator/decoy_web.hpp"
 #include "net/tcp_socket.hpp"
 #include "packet/envelope.hpp"
+#include "session/lane.hpp"
 
 namespace porthole::concentrator {
 
@@ -17,9 +18,8 @@ using packet::CloseReason;
 using session::Clock;
 
 namespace {
-constexpr size_t kMaxRecord = 16 * 1024;              // one TLS record's worth per write
 constexpr size_t kReadBudget = 512 * 1024;            // per wake-up, then let other UEs run
-constexpr size_t kControlReserve = 4 * 1024;          // queue room kept for control envelopes
+constexpr size_t kRealtimeQueue = 64 * 1024;          // real-time lane bound
 constexpr auto kLinger = std::chrono::seconds(2);     // drain time after our close
 constexpr auto kIdleAfter = std::chrono::seconds(2);  // then buffers are given back
 
@@ -35,8 +35,10 @@ UeConnection::UeConnection(Concentrator& owner, session::SessionId id, Fd socket
       core_({owner.options().max_envelope, owner.options().handshake_timeout,
              owner.options().dead_after_missed},
             now),
-      tx_(owner.options().session_queue_bytes),
-      accepted_(now) {}
+      lanes_(kRealtimeQueue, owner.options().session_queue_bytes),
+      accepted_(now) {
+    lanes_.attach(socket_.get());
+}
 
 std::string UeConnection::tag() const {
     return identity_.empty() ? fmt::format("session {} ({})", id_, peer_)
@@ -120,7 +122,7 @@ void UeConnection::read_records() {
 void UeConnection::handle_output() {
     for (const auto& pkt : out_.to_tun)
         owner_.deliver_to_tun(pkt);
-    if (!out_.to_peer.empty() && !tx_.append(out_.to_peer))
+    if (!out_.to_peer.empty() && !lanes_.realtime().append(out_.to_peer))
         log::warn("{}: send queue full, control message lost", tag());
     if (out_.config_request) {
         auto req = std::move(*out_.config_request);
@@ -143,7 +145,8 @@ void UeConnection::answer_http(std::span<const std::byte> bytes) {
     http_request_.append(reinterpret_cast<const char*>(bytes.data()), std::min(bytes.size(), room));
     std::string response = owner_.decoy().respond(http_request_);
     if (response.empty()) return;  // the request head is not complete yet
-    (void)tx_.append(std::as_bytes(std::span(response.data(), response.size())));
+    // Not envelopes: written straight to TLS (the tunnel never started on this connection).
+    (void)tls_.write(std::as_bytes(std::span(response.data(), response.size())));
     flush();
     tls_.shutdown();
     log::debug("{}: HTTP request from {} answered with the web page", tag(), peer_);
@@ -157,7 +160,8 @@ void UeConnection::assign(packet::ConfigAssign assignment) {
     core_.assign(std::move(assignment), Clock::now(), out);
     // Unacknowledged data older than the dead-peer time means the path is gone.
     net::set_user_timeout(socket_.get(), keepalive * (owner_.options().dead_after_missed + 1));
-    if (!tx_.append(out.to_peer)) log::warn("{}: send queue full at assignment", tag());
+    if (!lanes_.realtime().append(out.to_peer))
+        log::warn("{}: send queue full at assignment", tag());
     dirty_ = false;
     flush();
 }
@@ -172,7 +176,7 @@ void UeConnection::close(CloseReason reason, std::string text) {
     std::string why = fmt::format("closed: {}", packet::describe({reason, text}));
     session::ServerOutput out;
     core_.close(reason, std::move(text), out);
-    tx_.append(out.to_peer);
+    (void)lanes_.realtime().append(out.to_peer);
     flush();
     tls_.shutdown();
     finish(why, Linger::yes);
@@ -180,11 +184,15 @@ void UeConnection::close(CloseReason reason, std::string text) {
 
 bool UeConnection::queue_packet(std::span<const std::byte> pkt) {
     if (!core_.established()) return false;
-    if (tx_.free_space() < pkt.size() + packet::kHeaderSize + kControlReserve) return false;
-    auto space = tx_.reserve(pkt.size() + packet::kHeaderSize);
+    size_t total = pkt.size() + packet::kHeaderSize;
+    bool realtime = session::classify(pkt, owner_.lane_policy()) == session::Lane::realtime;
+    auto& q = realtime ? lanes_.realtime() : lanes_.bulk();
+    if (!realtime && !lanes_.admit_bulk(total)) return false;  // bounded by ~50 ms of rate
+    auto space = q.reserve(total);
+    if (space.size() < total) return false;
     packet::EnvelopeWriter w(space.data(), space.size());
     w.append(uint8_t(packet::EnvelopeType::ip_packet), pkt);
-    tx_.commit(w.size());
+    q.commit(w.size());
     return true;
 }
 
@@ -194,13 +202,15 @@ bool UeConnection::queue_packet(std::span<std::byte> pkt, const packet::OffloadH
     size_t total = packet::kHeaderSize + pkt.size() + packet::kOffloadTrailerSize;
     if (offload_ && total <= packet::kMaxEnvelopeSize) {
         // The UE takes the super-packet whole: one envelope, metadata in the trailer.
-        if (!core_.established() || tx_.free_space() < total + kControlReserve) return false;
-        auto space = tx_.reserve(total);
+        auto& bulk = lanes_.bulk();
+        if (!core_.established() || !lanes_.admit_bulk(total)) return false;
+        auto space = bulk.reserve(total);
+        if (space.size() < total) return false;
         std::memcpy(space.data() + packet::kHeaderSize, pkt.data(), pkt.size());
         packet::write_trailer(meta, space.data() + packet::kHeaderSize + pkt.size());
         packet::write_header(space.data(), uint8_t(packet::EnvelopeType::ip_packet_offload),
                              pkt.size() + packet::kOffloadTrailerSize);
-        tx_.commit(total);
+        bulk.commit(total);
         return true;
     }
     if (!meta.gso()) {  // only the checksum is missing
@@ -218,35 +228,17 @@ bool UeConnection::queue_packet(std::span<std::byte> pkt, const packet::OffloadH
 void UeConnection::flush() {
     dirty_ = false;
     if (phase_ != Phase::session) return;
-    bool sent = false;
-    while (!tx_.empty()) {
-        auto chunk = tx_.front();
-        if (chunk.size() > kMaxRecord) chunk = chunk.first(kMaxRecord);
-        auto r = tls_.write(chunk);
-        if (r.status == tls::TlsStatus::ok) {
-            tx_.consume(r.bytes);
-            sent = true;
-            continue;
-        }
-        if (r.status == tls::TlsStatus::want_write || r.status == tls::TlsStatus::want_read) {
-            want_write(true);
-            break;
-        }
-        return finish(r.status == tls::TlsStatus::closed
-                          ? std::string("peer closed the connection")
-                          : fmt::format("TLS write error: {}", tls_.error()),
-                      Linger::no);
-    }
-    // The records written above are gathered by the TLS layer: send them in one go.
-    auto st = tls_.flush();
-    if (st == tls::TlsStatus::failed)
-        return finish(fmt::format("TLS write error: {}", tls_.error()), Linger::no);
-    if (st == tls::TlsStatus::want_write) want_write(true);
-    if (sent) {
+    bool had_data = !lanes_.idle();
+    auto st = lanes_.flush(tls_, Clock::now());
+    if (st == tunnel::SendLanes::Status::failed)
+        return finish(
+            fmt::format("TLS write error: {}", tls_.error().empty() ? "send failed" : tls_.error()),
+            Linger::no);
+    if (had_data) {
         last_active_ = Clock::now();
         core_.on_data_sent(last_active_);
     }
-    if (tx_.empty() && tls_.unflushed() == 0) want_write(false);
+    want_write(st == tunnel::SendLanes::Status::blocked);
 }
 
 void UeConnection::on_timer(session::TimePoint now) {
@@ -263,8 +255,8 @@ void UeConnection::on_timer(session::TimePoint now) {
     out_.clear();
     core_.on_timer(now, out_);
     handle_output();
-    if (phase_ == Phase::session && tx_.empty() && now - last_active_ >= kIdleAfter) {
-        tx_.release_if_empty();  // an idle session keeps no buffers
+    if (phase_ == Phase::session && lanes_.idle() && now - last_active_ >= kIdleAfter) {
+        lanes_.release_buffers();  // an idle session keeps no buffers
         tls_.release_buffers();
         core_.release_buffers();
     }

@@ -5,13 +5,13 @@
 #include <cstdint>
 #include <string>
 
-#include "base/byte_queue.hpp"
 #include "base/fd.hpp"
 #include "base/ip_address.hpp"
 #include "net/event_loop.hpp"
 #include "session/server_session.hpp"
 #include "session/session_table.hpp"
 #include "tls/tls_connection.hpp"
+#include "tunnel/send_lanes.hpp"
 
 namespace porthole::concentrator {
 
@@ -73,7 +73,7 @@ private:
     tls::TlsConnection tls_;
     session::ServerSession core_;
     session::ServerOutput out_;
-    ByteQueue tx_;
+    tunnel::SendLanes lanes_;
     Phase phase_ = Phase::handshake;
     std::string identity_;
     session::TimePoint accepted_;

@@ -1,0 +1,152 @@
+#include "tunnel/send_lanes.hpp"
+
+#include <linux/sockios.h>
+#include <linux/tcp.h>  // tcp_info with tcpi_delivery_rate (glibc's is older)
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "packet/envelope.hpp"
+
+namespace porthole::tunnel {
+namespace {
+
+constexpr size_t kMaxRecord = 16 * 1024;
+constexpr size_t kMinPace = 16 * 1024, kMaxPace = 4 * 1024 * 1024;
+constexpr size_t kMinBulk = 256 * 1024;
+constexpr auto kPaceEvery = std::chrono::milliseconds(20);
+
+size_t envelope_length(const std::byte* h) {
+    return size_t(h[1]) << 8 | size_t(h[2]);
+}
+
+}  // namespace
+
+SendLanes::SendLanes(size_t realtime_bound, size_t bulk_bound)
+    : rt_(realtime_bound), bulk_(bulk_bound), bulk_limit_(bulk_bound), bulk_bound_(bulk_bound) {}
+
+void SendLanes::attach(int fd) {
+    fd_ = fd;
+    static const char bbr[] = "bbr";
+    (void)::setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, bbr, sizeof bbr - 1);  // else default
+    lowat_set_ = 0;
+    next_update_ = {};
+}
+
+void SendLanes::clear() {
+    rt_.clear();
+    bulk_.clear();
+    partial_ = 0;
+}
+
+void SendLanes::release_buffers() {
+    rt_.release_if_empty();
+    bulk_.release_if_empty();
+}
+
+size_t SendLanes::unsent() const {
+    int n = 0;
+    if (fd_ < 0 || ::ioctl(fd_, SIOCOUTQNSD, &n) < 0) return 0;
+    return size_t(n);
+}
+
+void SendLanes::update_pacing(session::TimePoint now) {
+    if (fd_ < 0 || now < next_update_) return;
+    next_update_ = now + kPaceEvery;
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    if (::getsockopt(fd_, IPPROTO_TCP, TCP_INFO, &info, &len) < 0) return;
+    if (info.tcpi_delivery_rate > 0) rate_ = info.tcpi_delivery_rate;
+    if (rate_ == 0) return;
+    pace_limit_ = std::clamp<size_t>(size_t(rate_ / 100), kMinPace, kMaxPace);    // 10 ms
+    bulk_limit_ = std::clamp<size_t>(size_t(rate_ / 20), kMinBulk, bulk_bound_);  // 50 ms
+    // Re-arm the writable threshold when the limit moved by more than a quarter.
+    if (lowat_set_ == 0 || pace_limit_ > lowat_set_ + lowat_set_ / 4 ||
+        pace_limit_ < lowat_set_ - lowat_set_ / 4) {
+        unsigned v = unsigned(pace_limit_);
+        if (::setsockopt(fd_, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof v) == 0)
+            lowat_set_ = pace_limit_;
+    }
+}
+
+SendLanes::Status SendLanes::write_queue(tls::TlsConnection& tls, ByteQueue& q, size_t budget,
+                                         size_t& written, bool track_partial) {
+    while (!q.empty() && written < budget) {
+        auto front = q.front();
+        size_t chunk = 0, big = 0;  // big: length of an envelope larger than one record
+        if (track_partial && partial_ > 0) {
+            chunk = std::min({partial_, kMaxRecord, front.size()});
+        } else {
+            // Whole envelopes up to one record; an envelope bigger than a record goes alone.
+            while (chunk + packet::kHeaderSize <= front.size()) {
+                size_t len = envelope_length(front.data() + chunk);
+                if (len < packet::kHeaderSize || chunk + len > front.size()) break;
+                if (chunk + len > kMaxRecord) {
+                    if (chunk == 0) {
+                        chunk = kMaxRecord;
+                        big = len;
+                    }
+                    break;
+                }
+                chunk += len;
+            }
+            if (chunk == 0) return Status::failed;  // the queue holds whole envelopes only
+        }
+        auto r = tls.write(front.first(chunk));
+        if (r.status == tls::TlsStatus::ok) {
+            q.consume(r.bytes);
+            written += r.bytes;
+            if (track_partial) {
+                if (partial_ > 0)
+                    partial_ -= std::min(partial_, r.bytes);
+                else if (big > r.bytes)
+                    partial_ = big - r.bytes;  // the rest must follow
+            }
+            continue;
+        }
+        if (r.status == tls::TlsStatus::want_write || r.status == tls::TlsStatus::want_read)
+            return Status::blocked;
+        return Status::failed;
+    }
+    return q.empty() ? Status::done : Status::blocked;
+}
+
+SendLanes::Status SendLanes::flush(tls::TlsConnection& tls, session::TimePoint now) {
+    update_pacing(now);
+    size_t written = 0;
+    Status st = Status::done;
+    // 1. A half-written bulk envelope goes first: the stream must not interleave envelopes.
+    if (partial_ > 0) {
+        st = write_queue(tls, bulk_, partial_, written, true);
+        if (st == Status::failed) return st;
+    }
+    // 2. Real-time, whatever the pacing says.
+    if (partial_ == 0 && st != Status::blocked) {
+        size_t rt_written = 0;
+        st = write_queue(tls, rt_, SIZE_MAX, rt_written, false);
+        if (st == Status::failed) return st;
+    }
+    // 3. Bulk within the pacing budget.
+    if (partial_ == 0 && st == Status::done && !bulk_.empty()) {
+        size_t backlog = unsent() + tls.unflushed();
+        size_t budget = backlog < pace_limit_ ? pace_limit_ - backlog : 0;
+        written = 0;
+        st = budget > 0 ? write_queue(tls, bulk_, budget, written, true) : Status::blocked;
+        if (st == Status::failed) return st;
+    }
+    // 4. Send what the TLS layer gathered.
+    switch (tls.flush()) {
+        case tls::TlsStatus::ok:
+            break;
+        case tls::TlsStatus::failed:
+            return Status::failed;
+        default:
+            return Status::blocked;
+    }
+    if (!idle()) return Status::blocked;
+    return Status::done;
+}
+
+}  // namespace porthole::tunnel

@@ -1,0 +1,70 @@
+// SendLanes: a session's outbound path from envelopes to the TCP socket, shared by the UE client
+// and the concentrator. Two bounded queues — real-time and bulk — written into TLS records,
+// real-time first, and a pacer that keeps the socket's unsent backlog to a few milliseconds of
+// its delivery rate, so that a voice packet never waits behind megabytes of download.
+//
+// Each flush():
+//   1. finishes a bulk envelope that an earlier flush left half-written (the byte stream must
+//      not interleave envelopes);
+//   2. writes every queued real-time envelope (they bypass the pacing budget);
+//   3. writes bulk envelopes while the socket's unsent bytes stay under the pacing limit
+//      (limit = delivery rate x 10 ms, between 16 KiB and 4 MiB; TCP_NOTSENT_LOWAT follows it, so
+//      the socket reports writable exactly when more bulk may go);
+//   4. sends the gathered records (TlsConnection::flush()).
+// The bulk queue admits packets only up to about 50 ms of the delivery rate (at least 256 KiB):
+// beyond that, newly arriving bulk packets are dropped and the inner TCP flows slow down, instead
+// of a standing queue growing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/byte_queue.hpp"
+#include "session/clock.hpp"
+#include "tls/tls_connection.hpp"
+
+namespace porthole::tunnel {
+
+class SendLanes {
+public:
+    SendLanes(size_t realtime_bound, size_t bulk_bound);
+
+    // The socket to pace: selects BBR congestion control when the kernel has it (a delay-based
+    // algorithm keeps the bottleneck's queue short) and sets TCP_NOTSENT_LOWAT.
+    void attach(int fd);
+
+    ByteQueue& realtime() { return rt_; }
+    ByteQueue& bulk() { return bulk_; }
+    // Whether a bulk envelope of n bytes may join the queue now (rate-scaled bound).
+    [[nodiscard]] bool admit_bulk(size_t n) const { return bulk_.size() + n <= bulk_limit_; }
+
+    enum class Status { done, blocked, failed };
+    // blocked: wait for the socket to be writable (EPOLLOUT), then flush() again.
+    Status flush(tls::TlsConnection& tls, session::TimePoint now);
+    [[nodiscard]] bool idle() const { return rt_.empty() && bulk_.empty() && partial_ == 0; }
+    // Drops everything queued (a new connection starts with clean framing).
+    void clear();
+    void release_buffers();
+
+    [[nodiscard]] uint64_t rate_bytes_per_s() const { return rate_; }
+    [[nodiscard]] size_t pacing_limit() const { return pace_limit_; }
+
+private:
+    // Writes up to `budget` bytes of q; whole envelopes only unless one is bigger than a record.
+    Status write_queue(tls::TlsConnection& tls, ByteQueue& q, size_t budget, size_t& written,
+                       bool track_partial);
+    void update_pacing(session::TimePoint now);
+    [[nodiscard]] size_t unsent() const;
+
+    ByteQueue rt_, bulk_;
+    size_t partial_ = 0;  // bytes of a half-written bulk envelope still to go
+    int fd_ = -1;
+    uint64_t rate_ = 0;
+    size_t pace_limit_ = 4 * 1024 * 1024;
+    size_t lowat_set_ = 0;
+    size_t bulk_limit_;
+    size_t bulk_bound_;
+    session::TimePoint next_update_{};
+};
+
+}  // namespace porthole::tunnel
