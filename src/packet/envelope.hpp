@@ -18,9 +18,9 @@
 namespace porthole::packet {
 
 enum class EnvelopeType : uint8_t {
-    ip_packet = 0x01,       // TS 24.322: one IPv4 or IPv6 packet
+    ip_packet = 0x01,          // TS 24.322: one IPv4 or IPv6 packet
     ip_packet_offload = 0x90,  // porthole: IP packet + offload trailer (packet/offload.hpp)
-    config_request = 0x80,  // porthole extension types (see docs/protocol.md)
+    config_request = 0x80,     // porthole extension types (see docs/protocol.md)
     config_assign = 0x81,
     keepalive_request = 0x82,
     keepalive_reply = 0x83,
@@ -97,6 +97,7 @@ private:
 template <class Sink>
 DecodeError EnvelopeDecoder::feed(std::span<const std::byte> data, Sink&& sink) {
     if (error_ != DecodeError::none) return error_;
+    if (data.empty()) return DecodeError::none;
     const std::byte* p = data.data();
     size_t left = data.size();
 
@@ -177,7 +178,8 @@ public:
         if (payload.size() + kHeaderSize > room() ||
             payload.size() + kHeaderSize > kMaxEnvelopeSize)
             return false;
-        std::memcpy(buf_ + size_ + kHeaderSize, payload.data(), payload.size());
+        if (!payload.empty())
+            std::memcpy(buf_ + size_ + kHeaderSize, payload.data(), payload.size());
         commit(type, payload.size());
         return true;
     }

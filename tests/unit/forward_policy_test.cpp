@@ -14,7 +14,8 @@ std::vector<std::byte> v4(const char* src, const char* dst) {
     p[3] = std::byte{20};
     p[8] = std::byte{64};
     p[9] = std::byte{1};
-    auto s = IpAddress::parse(src)->bytes(), d = IpAddress::parse(dst)->bytes();
+    auto sa = *IpAddress::parse(src), da = *IpAddress::parse(dst);  // bytes() views these
+    auto s = sa.bytes(), d = da.bytes();
     for (int i = 0; i < 4; ++i) {
         p[12 + i] = std::byte(s[i]);
         p[16 + i] = std::byte(d[i]);
@@ -25,7 +26,8 @@ std::vector<std::byte> v6(const char* src, const char* dst) {
     std::vector<std::byte> p(40, std::byte{0});
     p[0] = std::byte{0x60};
     p[6] = std::byte{58};
-    auto s = IpAddress::parse(src)->bytes(), d = IpAddress::parse(dst)->bytes();
+    auto sa = *IpAddress::parse(src), da = *IpAddress::parse(dst);
+    auto s = sa.bytes(), d = da.bytes();
     for (int i = 0; i < 16; ++i) {
         p[8 + i] = std::byte(s[i]);
         p[24 + i] = std::byte(d[i]);
