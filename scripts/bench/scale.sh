@@ -127,6 +127,7 @@ b_log "real UE alone: $GBPS0 Gbit/s"
 # ---------------------------------------------------------------- N simulated UEs
 # uesim uses the ue namespace's routing table; the real UE's full-tunnel routes keep a host
 # route to the concentrator via ue-fw, so the simulated UEs' TCP goes straight to 198.18.2.2:443.
+CPU_CONNECT0=$(b_cpu_ticks "$SERVER_PID")
 b_start "$NS_UE" "$BENCH_WORK/uesim.log" "$UESIM_BIN" --server "$CONC_ADDR:443" --ca "$PKI/ca.pem" \
   --mint-ca-cert "$PKI/ca.pem" --mint-ca-key "$PKI/ca.key" --sessions "$N" --connect-rate "$RATE" \
   --probe "$OPNET_ADDR" --hold "$HOLD" --duration "$UESIM_DURATION"
@@ -136,6 +137,12 @@ if ! grep -q "uesim: holding for" "$BENCH_WORK/uesim.log"; then
   tail -n 15 "$BENCH_WORK/uesim.log" >&2
   b_die "the simulated UEs did not all come up"
 fi
+CPU_CONNECT1=$(b_cpu_ticks "$SERVER_PID")
+# portholed's own CPU for N TLS handshakes + configurations (+ the probes): handshakes per
+# CPU-second is its capacity per core, whatever the load generator could offer.
+HS_PER_CORE=$(awk -v n="$N" -v t=$((CPU_CONNECT1 - CPU_CONNECT0)) -v hz="$(getconf CLK_TCK)" \
+  'BEGIN { if (t > 0) printf "%.0f", n / (t / hz); else print "n/a" }')
+b_log "portholed CPU while connecting: $((CPU_CONNECT1 - CPU_CONNECT0)) ticks -> $HS_PER_CORE handshakes per CPU-second"
 sleep 2
 RSS1=$(b_vmrss_kb "$SERVER_PID")
 read -r SOCK_INUSE1 SOCK_MEM1 <<<"$(sockstat_tcp)"
@@ -170,6 +177,7 @@ report() {
   echo "| metric | without | with $N simulated UEs | per tunnel |"
   echo "|---|---:|---:|---:|"
   echo "| TLS handshakes/s while connecting (uesim handshake_per_s) | | $(field handshake_per_s) | |"
+  echo "| portholed handshakes per CPU-second (its own CPU while connecting) | | $HS_PER_CORE | |"
   echo "| sessions connected / distinct addresses | | $(field connected) / $(field assigned_distinct) | |"
   printf '| portholed VmRSS | %s MiB | %s MiB | %s kB |\n' "$(awk -v k="$RSS0" 'BEGIN { printf "%.1f", k / 1024 }')" \
     "$(awk -v k="$RSS1" 'BEGIN { printf "%.1f", k / 1024 }')" "$(awk -v a="$RSS0" -v b="$RSS1" -v n="$N" 'BEGIN { printf "%.1f", (b - a) / n }')"

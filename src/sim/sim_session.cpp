@@ -302,6 +302,14 @@ void SimSession::flush() {
                         ? "the concentrator closed the connection"
                         : fmt::format("TLS write: {}", tls_->error()));
     }
+    // TlsConnection gathers records: send them.
+    switch (tls_->flush()) {
+        case tls::TlsStatus::ok: break;
+        case tls::TlsStatus::want_write: want_write(true); return;
+        default:
+            if (phase_ == Phase::closing) return teardown();
+            return fail(fmt::format("TLS send: {}", tls_->error()));
+    }
     if (sent && core_) core_->on_data_sent(Clock::now());
     want_write(false);
 }
