@@ -10,6 +10,8 @@ PACKAGES=(
   libnl-3-dev libnl-route-3-dev libnftables-dev
   # lab, tests and benchmarks
   iproute2 nftables openssl socat ncat iperf3 iputils-ping procps psmisc util-linux
+  # proxy-only lab mode (HTTP CONNECT proxy), SIP call test, decoy web page test
+  tinyproxy sip-tester curl
 )
 
 missing=()

@@ -4,9 +4,10 @@
 #
 #  [ue] ue-fw 198.18.1.2/24 --- fw-ue 198.18.1.1/24 [fw] fw-conc 198.18.2.1/24 --- conc-fw 198.18.2.2/24 [conc] conc-op 198.18.3.1/24 --- op-conc 198.18.3.2/24 [opnet]
 #          fd00:18:1::2/64        fd00:18:1::1/64      fd00:18:2::1/64          fd00:18:2::2/64        fd00:18:3::1/64          fd00:18:3::2/64
+#                                                 [fw] fw-px 198.18.4.1/24 + fd00:18:4::1/64 --- px-fw 198.18.4.2/24 + fd00:18:4::2/64 [proxy]
 #
 # Set LAB_PREFIX before sourcing to get a private copy of the lab (namespaces
-# ${LAB_PREFIX}ue, ${LAB_PREFIX}fw, ${LAB_PREFIX}conc, ${LAB_PREFIX}opnet).
+# ${LAB_PREFIX}ue, ${LAB_PREFIX}fw, ${LAB_PREFIX}conc, ${LAB_PREFIX}opnet, ${LAB_PREFIX}proxy).
 
 LAB_PREFIX=${LAB_PREFIX:-}
 case $LAB_PREFIX in
@@ -18,7 +19,10 @@ NS_UE=${LAB_PREFIX}ue
 NS_FW=${LAB_PREFIX}fw
 NS_CONC=${LAB_PREFIX}conc
 NS_OPNET=${LAB_PREFIX}opnet
-LAB_NAMESPACES=("$NS_UE" "$NS_FW" "$NS_CONC" "$NS_OPNET")
+NS_PROXY=${LAB_PREFIX}proxy
+# The four namespaces every lab has (a lab set up before the proxy existed still counts as up).
+LAB_CORE_NAMESPACES=("$NS_UE" "$NS_FW" "$NS_CONC" "$NS_OPNET")
+LAB_NAMESPACES=("${LAB_CORE_NAMESPACES[@]}" "$NS_PROXY")
 
 UE_ADDR=198.18.1.2        # ue-fw
 FW_UE_ADDR=198.18.1.1     # fw-ue
@@ -27,6 +31,11 @@ CONC_ADDR=198.18.2.2      # conc-fw (the concentrator listens here, TCP 443)
 CONC_OP_ADDR=198.18.3.1   # conc-op
 OPNET_ADDR=198.18.3.2     # op-conc (operator-network services)
 OPNET_NET=198.18.3.0/24
+FW_PX_ADDR=198.18.4.1     # fw-px
+PROXY_ADDR=198.18.4.2     # px-fw (HTTP CONNECT proxy, tinyproxy, TCP 3128)
+PROXY_PORT=3128
+PROXY_USER=lab            # Basic authentication of the lab proxy
+PROXY_PASS=labpass
 
 # IPv6 (ULA, mirrors the IPv4 plan; added with nodad, router advertisements ignored)
 UE_ADDR6=fd00:18:1::2
@@ -36,10 +45,13 @@ CONC_ADDR6=fd00:18:2::2   # the concentrator's IPv6 listen address, TCP 443
 CONC_OP_ADDR6=fd00:18:3::1
 OPNET_ADDR6=fd00:18:3::2
 OPNET_NET6=fd00:18:3::/64
+FW_PX_ADDR6=fd00:18:4::1
+PROXY_ADDR6=fd00:18:4::2
 
-# The six lab links as NAMESPACE:INTERFACE.
+# The eight lab links as NAMESPACE:INTERFACE.
 lab_links() {
-  printf '%s\n' "$NS_UE:ue-fw" "$NS_FW:fw-ue" "$NS_FW:fw-conc" "$NS_CONC:conc-fw" "$NS_CONC:conc-op" "$NS_OPNET:op-conc"
+  printf '%s\n' "$NS_UE:ue-fw" "$NS_FW:fw-ue" "$NS_FW:fw-conc" "$NS_CONC:conc-fw" "$NS_CONC:conc-op" "$NS_OPNET:op-conc" \
+    "$NS_FW:fw-px" "$NS_PROXY:px-fw"
 }
 
 LAB_STATE_ROOT=/run/porthole-lab
@@ -47,10 +59,12 @@ LAB_STATE_DIR=$LAB_STATE_ROOT/${LAB_PREFIX:-default}
 
 # Names of the nft counters in table inet labfw (fw namespace). The unsuffixed ones count IPv4,
 # the *6 ones IPv6; est_other counts both families; drop_ipv6 is the IPv6 catch-all (drop_other
-# the IPv4 one).
+# the IPv4 one). px_* count the proxy-only mode: ue -> proxy:3128 (new/up/down) and
+# proxy -> concentrator:443 (px_conc_new); the tunnel bytes proxy <-> concentrator are in tls_up/down.
 LAB_FW_COUNTERS=(tls_new tls_up tls_down est_other drop_udp drop_icmp drop_tcp drop_other
                  tls6_new tls6_up tls6_down drop6_udp drop6_icmp drop6_tcp drop_ipv6
-                 in_drop_ue in_nd6 fwd_open)
+                 in_drop_ue in_nd6 fwd_open
+                 px_new px_up px_down px_conc_new px6_new px6_up px6_down px_conc6_new)
 
 lab_die() { echo "lab: error: $*" >&2; exit 1; }
 
@@ -80,7 +94,7 @@ lab_any_ns_exists() {
 
 lab_all_ns_exist() {
   local ns
-  for ns in "${LAB_NAMESPACES[@]}"; do lab_ns_exists "$ns" || return 1; done
+  for ns in "${LAB_CORE_NAMESPACES[@]}"; do lab_ns_exists "$ns" || return 1; done
   return 0
 }
 
@@ -89,7 +103,7 @@ lab_all_ns_exist() {
 # pid_alive PID: running, not a zombie (this sandbox's init may reap late, and kill -0 succeeds
 # on a zombie).
 pid_alive() {
-  [[ -d /proc/$1 ]] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null
+  [[ $1 =~ ^[0-9]+$ && -d /proc/$1 ]] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null
 }
 
 kill_pid_tree() {
@@ -168,6 +182,21 @@ tcp_request() {
   printf '%s' "$input" |
     timeout $((t + 3)) ip netns exec "$ns" socat -t "$t" -T "$t" - "$(socat_addr TCP "$host" "$port"),connect-timeout=$t" 2>/dev/null
 }
+
+# http_connect NS PROXY-HOST PROXY-PORT TARGET [USER:PASS] [TIMEOUT]: from NS, ask the HTTP proxy
+# for a CONNECT tunnel to TARGET (host:port, IPv6 as [addr]:port), with Basic credentials if given;
+# print everything received (the proxy's status line and headers, then whatever TARGET sends).
+# Our side is never half-closed (shut-none), so a reply arriving after the request is not lost.
+http_connect() {
+  local ns=$1 host=$2 port=$3 target=$4 auth=${5:-} t=${6:-5} req
+  req="CONNECT $target HTTP/1.1"$'\r\n'"Host: $target"$'\r\n'
+  [[ -n $auth ]] && req+="Proxy-Authorization: Basic $(printf '%s' "$auth" | base64 -w0)"$'\r\n'
+  req+=$'\r\n'
+  printf '%s' "$req" |
+    timeout $((t + 3)) ip netns exec "$ns" socat -t "$t" -T "$t" - "$(socat_addr TCP "$host" "$port"),connect-timeout=$t,shut-none" 2>/dev/null
+}
+# http_status TEXT: the status code of the first line of an HTTP response ("" if none).
+http_status() { awk 'NR == 1 && $1 ~ /^HTTP\// { print $2 } { exit }' <<<"$1"; }
 
 # ping_ok NS HOST [COUNT]: quiet ping (IPv4 or IPv6), 0 iff at least one reply.
 ping_ok() {

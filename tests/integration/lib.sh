@@ -25,6 +25,9 @@ PKI_SH=$SCRIPTS_DIR/pki.sh
 
 LAB_PREFIX=${LAB_PREFIX:-pt$$_}
 export LAB_PREFIX
+# The client takes a proxy from https_proxy/HTTPS_PROXY when --proxy is absent: a proxy set on
+# the machine must not leak into the tests (proxy_connect.sh sets them itself).
+unset https_proxy HTTPS_PROXY
 # shellcheck source=scripts/lib/common.sh
 source "$SCRIPTS_DIR/lib/common.sh"
 
@@ -83,6 +86,11 @@ require_root() {
   [[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces)"
   [[ -c /dev/net/tun ]] || skip "no /dev/net/tun"
   lab_require_tools "${LAB_TOOLS[@]}" || exit 1
+}
+
+# require_tool TOOL [PACKAGE]: fail (not skip) with one clear line if TOOL is missing.
+require_tool() {
+  command -v "$1" >/dev/null 2>&1 || fail "missing tool '$1' (Debian package ${2:-$1}; run scripts/install-deps.sh)"
 }
 
 require_binaries() {
