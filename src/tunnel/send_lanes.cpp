@@ -31,7 +31,11 @@ void SendLanes::attach(int fd) {
     fd_ = fd;
     static const char bbr[] = "bbr";
     (void)::setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, bbr, sizeof bbr - 1);  // else default
-    lowat_set_ = 0;
+    // Writable means "below the pacing limit" from the start, before any rate is known (else a
+    // socket with a large send buffer would report writable while bulk may not go: a busy loop).
+    unsigned v = unsigned(pace_limit_);
+    lowat_set_ =
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof v) == 0 ? pace_limit_ : 0;
     next_update_ = {};
 }
 
