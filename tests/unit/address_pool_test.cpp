@@ -9,23 +9,15 @@
 #include <string>
 
 #include "session/address_pool.hpp"
+#include "test_wire.hpp"
 
+using namespace porthole::test;
 using porthole::IpAddress;
 using porthole::Prefix;
 using porthole::session::AddressPool;
 
 namespace {
 
-Prefix P(const char* t) {
-    auto p = Prefix::parse(t);
-    REQUIRE(p.has_value());
-    return *p;
-}
-IpAddress A(const char* t) {
-    auto a = IpAddress::parse(t);
-    REQUIRE(a.has_value());
-    return *a;
-}
 AddressPool make(const char* prefix, uint32_t max = 1u << 20) {
     auto p = AddressPool::create(P(prefix), max);
     REQUIRE_MESSAGE(p.has_value(), prefix);

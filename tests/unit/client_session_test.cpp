@@ -5,90 +5,17 @@
 
 #include "packet/control_message.hpp"
 #include "session/client_session.hpp"
+#include "test_wire.hpp"
 
 using namespace porthole::session;
 using namespace porthole::packet;
-using porthole::IpAddress;
-using porthole::Prefix;
+using namespace porthole::test;
 using std::chrono::microseconds;
 using Ka = porthole::packet::Keepalive;
 
 namespace {
 
-using Bytes = std::vector<std::byte>;
 const TimePoint t0 = TimePoint{} + seconds(5000);
-
-IpAddress A(const char* t) {
-    return *IpAddress::parse(t);
-}
-Prefix P(const char* t) {
-    return *Prefix::parse(t);
-}
-
-Bytes ip_packet(const IpAddress& src, const IpAddress& dst, size_t payload = 8) {
-    size_t hdr = src.is_v4() ? 20 : 40;
-    Bytes p(hdr + payload, std::byte{0x5a});
-    if (src.is_v4()) {
-        p[0] = std::byte{0x45};
-        p[2] = std::byte((hdr + payload) >> 8);
-        p[3] = std::byte((hdr + payload) & 0xff);
-        p[9] = std::byte{17};
-        std::copy(src.bytes().begin(), src.bytes().end(), reinterpret_cast<uint8_t*>(&p[12]));
-        std::copy(dst.bytes().begin(), dst.bytes().end(), reinterpret_cast<uint8_t*>(&p[16]));
-    } else {
-        p[0] = std::byte{0x60};
-        p[4] = std::byte(payload >> 8);
-        p[5] = std::byte(payload & 0xff);
-        p[6] = std::byte{17};
-        std::copy(src.bytes().begin(), src.bytes().end(), reinterpret_cast<uint8_t*>(&p[8]));
-        std::copy(dst.bytes().begin(), dst.bytes().end(), reinterpret_cast<uint8_t*>(&p[24]));
-    }
-    return p;
-}
-
-Bytes envelope(uint8_t type, const Bytes& payload) {
-    Bytes w(kHeaderSize + payload.size());
-    write_header(w.data(), type, payload.size());
-    std::copy(payload.begin(), payload.end(), w.begin() + kHeaderSize);
-    return w;
-}
-Bytes ip_envelope(const IpAddress& src, const IpAddress& dst) {
-    return envelope(1, ip_packet(src, dst));
-}
-Bytes control(const ControlMessage& m) {
-    Bytes w;
-    encode(m, w);
-    return w;
-}
-Bytes cat(std::initializer_list<Bytes> parts) {
-    Bytes out;
-    for (auto& p : parts)
-        out.insert(out.end(), p.begin(), p.end());
-    return out;
-}
-
-// Every control message in a to_peer buffer (which must hold only whole control envelopes).
-std::vector<ControlMessage> controls(const Bytes& to_peer) {
-    std::vector<ControlMessage> out;
-    EnvelopeDecoder d;
-    auto err = d.feed(to_peer, [&](const Envelope& e) {
-        REQUIRE(is_control_type(e.type));
-        auto m = decode(e.type, e.payload);
-        REQUIRE(m.has_value());
-        out.push_back(*m);
-    });
-    REQUIRE(err == DecodeError::none);
-    REQUIRE(d.buffered() == 0);
-    return out;
-}
-
-ConfigAssign v4_assign() {
-    ConfigAssign a;
-    a.ipv4 = P("198.18.0.2/24");
-    a.mtu = 1400;
-    a.keepalive_s = 10;
-    return a;
-}
 
 ClientSession::Options options() {
     ClientSession::Options o;
@@ -170,12 +97,7 @@ TEST_CASE("ClientSession: configuration timeout") {
     s.c.on_timer(t0 + seconds(10) - microseconds(1), s.out);
     CHECK_FALSE(s.out.closed.has_value());
     s.c.on_timer(t0 + seconds(10), s.out);
-    REQUIRE(s.out.closed.has_value());
-    CHECK(s.out.closed->reason == CloseReason::config_timeout);
-    CHECK_FALSE(s.out.closed_by_peer);
-    auto msgs = controls(s.out.to_peer);
-    REQUIRE(msgs.size() == 1);
-    CHECK(std::get<Close>(msgs[0]).reason == CloseReason::config_timeout);
+    require_closed_with(s.out, CloseReason::config_timeout);
     CHECK(s.c.state() == ClientSession::State::closed);
 }
 
@@ -283,11 +205,7 @@ TEST_CASE("ClientSession: garbage closes with protocol_error; unknown types are 
                          envelope(0x81, {}), envelope(0x84, Bytes{std::byte{0x30}})}) {
         Started s;
         s.c.on_bytes(garbage, t0, s.out);
-        REQUIRE(s.out.closed.has_value());
-        CHECK(s.out.closed->reason == CloseReason::protocol_error);
-        auto msgs = controls(s.out.to_peer);
-        REQUIRE(msgs.size() == 1);
-        CHECK(std::get<Close>(msgs[0]).reason == CloseReason::protocol_error);
+        require_closed_with(s.out, CloseReason::protocol_error);
     }
 }
 

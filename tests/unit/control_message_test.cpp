@@ -8,25 +8,14 @@
 #include <vector>
 
 #include "packet/control_message.hpp"
+#include "test_wire.hpp"
 
+using namespace porthole::test;
 using namespace porthole::packet;
 using porthole::IpAddress;
 using porthole::Prefix;
 
 namespace {
-
-using Bytes = std::vector<std::byte>;
-
-Prefix P(const char* t) {
-    auto p = Prefix::parse(t);
-    REQUIRE(p.has_value());
-    return *p;
-}
-IpAddress A(const char* t) {
-    auto a = IpAddress::parse(t);
-    REQUIRE(a.has_value());
-    return *a;
-}
 
 Bytes token(size_t n, uint8_t seed) {
     Bytes b(n);

@@ -8,19 +8,15 @@
 #include <string>
 
 #include "base/ip_address.hpp"
+#include "test_wire.hpp"
 
 using porthole::Endpoint;
 using porthole::IpAddress;
 using porthole::IpFamily;
 using porthole::Prefix;
+using porthole::test::A;
 
 namespace {
-
-IpAddress A(const char* text) {
-    auto a = IpAddress::parse(text);
-    REQUIRE_MESSAGE(a.has_value(), text);
-    return *a;
-}
 
 IpAddress random_v6(std::mt19937_64& rng) {
     std::array<std::byte, 16> b{};

@@ -8,21 +8,15 @@
 #include <vector>
 
 #include "packet/ip_packet.hpp"
+#include "test_wire.hpp"
 
 using porthole::IpAddress;
 using porthole::packet::IpPacket;
 using porthole::packet::source_is;
+using porthole::test::Bytes;
+using porthole::test::to_bytes;
 
 namespace {
-
-using Bytes = std::vector<std::byte>;
-
-Bytes to_bytes(const std::vector<uint8_t>& v) {
-    Bytes b(v.size());
-    for (size_t i = 0; i < v.size(); ++i)
-        b[i] = std::byte(v[i]);
-    return b;
-}
 
 IpAddress from_tins(const Tins::IPv4Address& a) {
     auto r = IpAddress::parse(a.to_string());

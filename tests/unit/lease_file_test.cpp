@@ -3,21 +3,17 @@
 #include <algorithm>
 
 #include "session/lease_file.hpp"
+#include "test_wire.hpp"
 
 using namespace porthole;
+using porthole::test::A;
 using session::Lease;
-
-namespace {
-IpAddress ip(const char* s) {
-    return *IpAddress::parse(s);
-}
-}  // namespace
 
 TEST_CASE("lease file: leases survive a format/parse round trip, awkward identities included") {
     std::vector<Lease> leases = {
-        {"ue1", ip("100.64.0.2"), {std::byte{0xde}, std::byte{0xad}, std::byte{0x01}}},
-        {"CN with spaces", ip("fd00:64::9"), {}},
-        {"tab\there\nnewline\\back\rcr", ip("100.64.3.250"), {std::byte{0}}},
+        {"ue1", A("100.64.0.2"), {std::byte{0xde}, std::byte{0xad}, std::byte{0x01}}},
+        {"CN with spaces", A("fd00:64::9"), {}},
+        {"tab\there\nnewline\\back\rcr", A("100.64.3.250"), {std::byte{0}}},
     };
     auto text = session::format_leases(leases);
     CHECK(text.rfind("# porthole leases v1\n", 0) == 0);

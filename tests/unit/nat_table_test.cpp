@@ -4,18 +4,14 @@
 #include <string>
 
 #include "net/nat_table.hpp"
+#include "test_wire.hpp"
 
 using porthole::Prefix;
 using porthole::net::NatSpec;
 using porthole::net::NatTable;
+using porthole::test::P;
 
 namespace {
-
-Prefix P(const char* text) {
-    auto p = Prefix::parse(text);
-    REQUIRE(p.has_value());
-    return *p;
-}
 
 bool has(const std::string& haystack, const std::string& needle) {
     return haystack.find(needle) != std::string::npos;

@@ -5,26 +5,20 @@
 #include <random>
 
 #include "client/network_plan.hpp"
+#include "test_wire.hpp"
 
 using porthole::IpAddress;
 using porthole::Prefix;
 using porthole::client::NetworkPlan;
 using porthole::client::plan_network;
 using porthole::packet::ConfigAssign;
+using porthole::test::A;
+using porthole::test::P;
 using porthole::tun::RouteSpec;
 
 namespace {
 
 constexpr int kTun = 42;
-
-IpAddress A(const char* t) {
-    return *IpAddress::parse(t);
-}
-Prefix P(const char* t) {
-    auto p = Prefix::parse(t);
-    REQUIRE(p.has_value());
-    return *p;
-}
 
 RouteSpec path_to(const char* server, const char* gateway, int ifindex) {
     RouteSpec r;

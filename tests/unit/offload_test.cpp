@@ -9,20 +9,13 @@
 #include "packet/envelope.hpp"
 #include "packet/ip_packet.hpp"
 #include "packet/offload.hpp"
+#include "test_wire.hpp"
 
 using namespace porthole;
 using namespace porthole::packet;
+using namespace porthole::test;
 
 namespace {
-
-using Bytes = std::vector<std::byte>;
-
-Bytes to_bytes(const std::vector<uint8_t>& v) {
-    Bytes b(v.size());
-    for (size_t i = 0; i < v.size(); ++i)
-        b[i] = std::byte(v[i]);
-    return b;
-}
 
 std::vector<uint8_t> noise_bytes(std::mt19937& rng, size_t n) {
     std::vector<uint8_t> d(n);

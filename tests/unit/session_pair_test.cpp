@@ -10,44 +10,26 @@
 #include "packet/ip_packet.hpp"
 #include "session/client_session.hpp"
 #include "session/server_session.hpp"
+#include "test_wire.hpp"
 
 using namespace porthole::session;
 using namespace porthole::packet;
+using namespace porthole::test;
 using porthole::IpAddress;
-using porthole::Prefix;
 using Ka = porthole::packet::Keepalive;
 using std::chrono::microseconds;
 
 namespace {
 
-using Bytes = std::vector<std::byte>;
 const TimePoint t0 = TimePoint{} + seconds(100000);
 
-IpAddress A(const char* t) {
-    return *IpAddress::parse(t);
-}
-Prefix P(const char* t) {
-    return *Prefix::parse(t);
-}
-
-Bytes ip_packet(const IpAddress& src, const IpAddress& dst, std::mt19937& rng) {
-    size_t hdr = src.is_v4() ? 20 : 40, payload = rng() % 200;
-    Bytes p(hdr + payload);
+// An IP packet of random length and contents, but for its version, length and addresses.
+Bytes random_ip_packet(const IpAddress& src, const IpAddress& dst, std::mt19937& rng) {
+    size_t payload = rng() % 200;
+    Bytes p(ip_header_size(src) + payload);
     for (auto& x : p)
         x = std::byte(rng());
-    if (src.is_v4()) {
-        p[0] = std::byte{0x45};
-        p[2] = std::byte((hdr + payload) >> 8);
-        p[3] = std::byte((hdr + payload) & 0xff);
-        std::copy(src.bytes().begin(), src.bytes().end(), reinterpret_cast<uint8_t*>(&p[12]));
-        std::copy(dst.bytes().begin(), dst.bytes().end(), reinterpret_cast<uint8_t*>(&p[16]));
-    } else {
-        p[0] = std::byte{0x60};
-        p[4] = std::byte(payload >> 8);
-        p[5] = std::byte(payload & 0xff);
-        std::copy(src.bytes().begin(), src.bytes().end(), reinterpret_cast<uint8_t*>(&p[8]));
-        std::copy(dst.bytes().begin(), dst.bytes().end(), reinterpret_cast<uint8_t*>(&p[24]));
-    }
+    write_ip_header(p, src, dst, payload);
     return p;
 }
 
@@ -240,10 +222,10 @@ TEST_CASE("session pair: configuration exchange and packets both ways, in any ch
         std::vector<Bytes> up, down;
         for (int i = 0; i < 200; ++i) {
             bool v6 = i % 3 == 0;
-            up.push_back(ip_packet(v6 ? A("fd00::2") : A("198.18.0.2"),
-                                   v6 ? A("2001:db8::9") : A("203.0.113.9"), p.rng));
-            down.push_back(ip_packet(v6 ? A("2001:db8::9") : A("203.0.113.9"),
-                                     v6 ? A("fd00::2") : A("198.18.0.2"), p.rng));
+            up.push_back(random_ip_packet(v6 ? A("fd00::2") : A("198.18.0.2"),
+                                          v6 ? A("2001:db8::9") : A("203.0.113.9"), p.rng));
+            down.push_back(random_ip_packet(v6 ? A("2001:db8::9") : A("203.0.113.9"),
+                                            v6 ? A("fd00::2") : A("198.18.0.2"), p.rng));
             p.client_sends_ip(up.back());
             p.server_sends_ip(down.back());
             if (i % 10 == 0) p.run_until(p.now + milliseconds(5));
@@ -307,7 +289,7 @@ TEST_CASE("session pair: spoofed and early packets are dropped and counted on th
     p.client.start(p.now, p.co);
     p.collect_client();
     // sent right behind the request, while the concentrator is still allocating
-    auto early = ip_packet(A("198.18.0.2"), A("203.0.113.1"), p.rng);
+    auto early = random_ip_packet(A("198.18.0.2"), A("203.0.113.1"), p.rng);
     p.client_sends_ip(early);
     p.run_until(p.now + seconds(1));
     REQUIRE(p.requests.size() == 1);
@@ -319,9 +301,9 @@ TEST_CASE("session pair: spoofed and early packets are dropped and counted on th
     p.run_until(p.now + seconds(1));
     REQUIRE(p.client.established());
 
-    auto spoofed4 = ip_packet(A("198.18.0.77"), A("203.0.113.1"), p.rng);
-    auto spoofed6 = ip_packet(A("fd00::77"), A("2001:db8::1"), p.rng);
-    auto good = ip_packet(A("198.18.0.2"), A("203.0.113.1"), p.rng);
+    auto spoofed4 = random_ip_packet(A("198.18.0.77"), A("203.0.113.1"), p.rng);
+    auto spoofed6 = random_ip_packet(A("fd00::77"), A("2001:db8::1"), p.rng);
+    auto good = random_ip_packet(A("198.18.0.2"), A("203.0.113.1"), p.rng);
     p.client_sends_ip(spoofed4);
     p.client_sends_ip(good);
     p.client_sends_ip(spoofed6);
@@ -400,10 +382,10 @@ TEST_CASE("session pair: many random sessions with random chunking and traffic")
         std::vector<Bytes> up, down;
         for (int i = 0; i < 100; ++i) {
             if (r() % 2) {
-                up.push_back(ip_packet(A("198.18.0.2"), A("203.0.113.1"), p.rng));
+                up.push_back(random_ip_packet(A("198.18.0.2"), A("203.0.113.1"), p.rng));
                 p.client_sends_ip(up.back());
             } else {
-                down.push_back(ip_packet(A("2001:db8::1"), A("fd00::2"), p.rng));
+                down.push_back(random_ip_packet(A("2001:db8::1"), A("fd00::2"), p.rng));
                 p.server_sends_ip(down.back());
             }
             p.run_until(p.now + milliseconds(r() % 30000));  // long gaps exercise keep-alives
@@ -430,8 +412,8 @@ TEST_CASE("session pair: coalesced streams deliver every packet intact") {
         REQUIRE(p.client.established());
         std::vector<Bytes> up, down;
         for (int i = 0; i < 100; ++i) {
-            up.push_back(ip_packet(A("198.18.0.2"), A("203.0.113.1"), p.rng));
-            down.push_back(ip_packet(A("2001:db8::1"), A("fd00::2"), p.rng));
+            up.push_back(random_ip_packet(A("198.18.0.2"), A("203.0.113.1"), p.rng));
+            down.push_back(random_ip_packet(A("2001:db8::1"), A("fd00::2"), p.rng));
             p.client_sends_ip(up.back());
             p.server_sends_ip(down.back());
         }

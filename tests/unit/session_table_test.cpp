@@ -5,19 +5,13 @@
 #include <random>
 
 #include "session/session_table.hpp"
+#include "test_wire.hpp"
 
 using porthole::IpAddress;
 using porthole::session::IpAddressHash;
 using porthole::session::SessionId;
 using porthole::session::SessionTable;
-
-namespace {
-IpAddress A(const char* t) {
-    auto a = IpAddress::parse(t);
-    REQUIRE(a.has_value());
-    return *a;
-}
-}  // namespace
+using porthole::test::A;
 
 TEST_CASE("SessionTable: insert, find, no double assignment") {
     SessionTable t;
