@@ -21,7 +21,8 @@
 // sent = the end marker's total, else the highest "sent so far" seen (trailing losses without an
 // end marker are then invisible); lost = sent - distinct sequence numbers received. p50/p99 by
 // nearest rank. jitter_ms is the RFC 3550 section 6.4.1 interarrival jitter (J += (|D| - J) / 16
-// over the transit times, in arrival order), its final value. A human-readable line follows.
+// over the transit times, in arrival order), its final value. A human-readable line follows, and
+// when packets were lost, "rtprobe: lost seq 12,40-42,..." (the first 20 ranges).
 // The sender prints "rtprobe: sender sent=S send_errors=E seconds=T".
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -328,6 +329,25 @@ int run_receiver(const RecvOptions& o) {
         "ms; jitter %.2f ms%s\n",
         static_cast<unsigned long long>(st.received), st.sent, loss_pct, p50, p99, mx, st.jitter_ms,
         foreign ? " (foreign datagrams ignored)" : "");
+    if (lost > 0) {
+        // Where the losses were, as sequence ranges (the first 20).
+        std::string ranges;
+        int shown = 0;
+        for (uint32_t i = 0; i < st.sent && shown < 20;) {
+            if (i < st.seen.size() && st.seen[i]) {
+                ++i;
+                continue;
+            }
+            uint32_t j = i;
+            while (j + 1 < st.sent && !(j + 1 < st.seen.size() && st.seen[j + 1]))
+                ++j;
+            ranges += (ranges.empty() ? "" : ",") + std::to_string(i);
+            if (j > i) ranges += "-" + std::to_string(j);
+            ++shown;
+            i = j + 1;
+        }
+        std::printf("rtprobe: lost seq %s%s\n", ranges.c_str(), shown == 20 ? ",..." : "");
+    }
     return st.received > 0 ? 0 : 2;
 }
 
