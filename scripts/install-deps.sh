@@ -12,6 +12,8 @@ PACKAGES=(
   iproute2 nftables openssl socat ncat iperf3 iputils-ping procps psmisc util-linux
   # proxy-only lab mode (HTTP CONNECT proxy), SIP call test, decoy web page test
   tinyproxy sip-tester curl
+  # benchmarks (scripts/bench/; openvpn is installed by run.sh when it compares)
+  jq
 )
 
 missing=()
