@@ -461,6 +461,13 @@ void TunnelClient::read_tun() {
             ++dropped_foreign_source_;
             continue;
         }
+        // Only super-packets need their metadata carried; a single packet whose checksum the
+        // kernel left partial (CHECKSUM_PARTIAL, common for local UDP) is completed here, so it
+        // travels as a plain type 1 envelope and can be classified as real-time.
+        if (!meta.gso()) {
+            packet::complete_checksum(meta, pkt);
+            meta = {};
+        }
         bool plain = meta.plain();
         if (plain) packet::write_header(space.data(), uint8_t(packet::EnvelopeType::ip_packet), *n);
         if (plain && session::classify(pkt, lane_policy_) == session::Lane::realtime) {

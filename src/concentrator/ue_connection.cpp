@@ -198,7 +198,12 @@ bool UeConnection::queue_packet(std::span<const std::byte> pkt) {
 
 bool UeConnection::queue_packet(std::span<std::byte> pkt, const packet::OffloadHeader& meta,
                                 std::span<std::byte> scratch) {
-    if (meta.plain()) return queue_packet(std::span<const std::byte>(pkt));
+    if (!meta.gso()) {
+        // A single packet: complete a partial checksum here so it travels as plain type 1 and
+        // can take the real-time lane (only super-packets need the offload envelope).
+        packet::complete_checksum(meta, pkt);
+        return queue_packet(std::span<const std::byte>(pkt));
+    }
     size_t total = packet::kHeaderSize + pkt.size() + packet::kOffloadTrailerSize;
     if (offload_ && total <= packet::kMaxEnvelopeSize) {
         // The UE takes the super-packet whole: one envelope, metadata in the trailer.
@@ -212,10 +217,6 @@ bool UeConnection::queue_packet(std::span<std::byte> pkt, const packet::OffloadH
                              pkt.size() + packet::kOffloadTrailerSize);
         bulk.commit(total);
         return true;
-    }
-    if (!meta.gso()) {  // only the checksum is missing
-        packet::complete_checksum(meta, pkt);
-        return queue_packet(std::span<const std::byte>(pkt));
     }
     // A UE without offloads gets MTU-sized packets, cut here.
     bool all = true;
