@@ -5,8 +5,8 @@
 // its life, never per packet.
 #pragma once
 
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <span>
@@ -32,7 +32,8 @@ public:
             std::memmove(buf_.get(), buf_.get() + head_, size());
         } else {  // grow: double until it fits, within the bound
             size_t n = std::max(alloc_, std::min(kInitialSize, cap_));
-            while (n - size() < want) n = std::min(n * 2, cap_);
+            while (n - size() < want)
+                n = std::min(n * 2, cap_);
             std::unique_ptr<std::byte[]> bigger(new std::byte[n]);
             if (size() > 0) std::memcpy(bigger.get(), buf_.get() + head_, size());
             buf_ = std::move(bigger);

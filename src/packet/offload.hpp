@@ -67,8 +67,8 @@ void complete_checksum(const OffloadHeader& h, std::span<std::byte> packet);
 // headers + gso_size octets) and handed to emit(std::span<const std::byte>). Returns false
 // (emitting nothing) when the packet cannot be segmented (inconsistent metadata).
 template <class Emit>
-bool segment(const OffloadHeader& h, std::span<const std::byte> packet, std::span<std::byte> scratch,
-             Emit&& emit);
+bool segment(const OffloadHeader& h, std::span<const std::byte> packet,
+             std::span<std::byte> scratch, Emit&& emit);
 
 namespace detail {
 struct SegmentPlan {
@@ -82,8 +82,8 @@ size_t build_segment(const SegmentPlan& p, std::span<const std::byte> packet, si
 }  // namespace detail
 
 template <class Emit>
-bool segment(const OffloadHeader& h, std::span<const std::byte> packet, std::span<std::byte> scratch,
-             Emit&& emit) {
+bool segment(const OffloadHeader& h, std::span<const std::byte> packet,
+             std::span<std::byte> scratch, Emit&& emit) {
     detail::SegmentPlan p;
     if (!detail::plan_segments(h, packet, p)) return false;
     size_t hdrs = p.l3_len + p.l4_len;

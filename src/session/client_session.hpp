@@ -22,10 +22,10 @@
 namespace porthole::session {
 
 struct ClientOutput {
-    std::vector<std::byte> to_peer;                  // whole envelopes to send, in order
-    std::vector<TunPacket> to_tun;  // IP packets; views valid until the next call
-    bool configured = false;                         // assignment() became valid in this call
-    std::optional<packet::Close> closed;             // the session ended in this call: why
+    std::vector<std::byte> to_peer;       // whole envelopes to send, in order
+    std::vector<TunPacket> to_tun;        // IP packets; views valid until the next call
+    bool configured = false;              // assignment() became valid in this call
+    std::optional<packet::Close> closed;  // the session ended in this call: why
     bool closed_by_peer = false;
 
     void clear() {

@@ -23,8 +23,8 @@
 namespace porthole::session {
 
 struct ServerOutput {
-    std::vector<std::byte> to_peer;                       // whole envelopes to send, in order
-    std::vector<TunPacket> to_tun;  // IP packets; views valid until the next call
+    std::vector<std::byte> to_peer;  // whole envelopes to send, in order
+    std::vector<TunPacket> to_tun;   // IP packets; views valid until the next call
     std::optional<packet::ConfigRequest> config_request;  // answer with assign() or refuse()
     std::optional<packet::Close> closed;                  // the session ended in this call: why
     bool closed_by_peer = false;

@@ -304,8 +304,11 @@ void SimSession::flush() {
     }
     // TlsConnection gathers records: send them.
     switch (tls_->flush()) {
-        case tls::TlsStatus::ok: break;
-        case tls::TlsStatus::want_write: want_write(true); return;
+        case tls::TlsStatus::ok:
+            break;
+        case tls::TlsStatus::want_write:
+            want_write(true);
+            return;
         default:
             if (phase_ == Phase::closing) return teardown();
             return fail(fmt::format("TLS send: {}", tls_->error()));

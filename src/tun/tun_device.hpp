@@ -55,8 +55,8 @@ private:
     Fd fd_;
     std::string name_;
     int ifindex_ = 0;
-    bool vnet_ = false;     // every read/write starts with a virtio_net_hdr
-    bool offload_ = false;  // and the kernel agreed to TSO/checksum offloads
+    bool vnet_ = false;           // every read/write starts with a virtio_net_hdr
+    bool offload_ = false;        // and the kernel agreed to TSO/checksum offloads
     unsigned offload_flags_ = 0;  // what TUNSETOFFLOAD accepted
 };
 
