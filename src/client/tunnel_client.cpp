@@ -374,10 +374,11 @@ Result<void> TunnelClient::apply_network() {
     }
     std::string addrs;
     for (const auto& p : plan.addresses)
-        addrs += " " + p.to_string();
+        addrs += fmt::format(" {}", p);
     log::info("tunnel up: {}{} mtu {}, {} via {}{} ({})", tun_->name(), addrs, plan.mtu,
               plan.full_tunnel ? "full tunnel" : fmt::format("{} route(s)", plan.routes.size()),
-              server_label_, opt_.proxy ? " through proxy " + opt_.proxy->where() : "",
+              server_label_,
+              opt_.proxy ? fmt::format(" through proxy {}", opt_.proxy->where()) : "",
               tls_->description());
     return ok();
 }

@@ -1,6 +1,7 @@
 #include "concentrator/concentrator.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <openssl/rand.h>
 #include <unistd.h>
 
@@ -348,7 +349,7 @@ void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigReq
     if (a.ipv6) table_.insert(a.ipv6->addr, conn.id());
     by_identity_[identity] = conn.id();
     log::info("session {} [{}]: {}{}{}", conn.id(), identity, resumed ? "resumed" : "assigned",
-              a.ipv4 ? " " + a.ipv4->to_string() : "", a.ipv6 ? " " + a.ipv6->to_string() : "");
+              a.ipv4 ? fmt::format(" {}", *a.ipv4) : "", a.ipv6 ? fmt::format(" {}", *a.ipv6) : "");
     conn.assign(std::move(a));
 }
 
@@ -371,15 +372,11 @@ void Concentrator::on_session_end(UeConnection& conn) {
 }
 
 void Concentrator::reap() {
-    for (auto it = conns_.begin(); it != conns_.end();) {
-        if (it->second->dead()) {
-            graveyard_.push_back(std::move(it->second));
-            it = conns_.erase(it);
-        } else {
-            ++it;
-        }
+    // Only what finished during this pass: no walk over every session.
+    for (auto id : dead_) {
+        if (conns_.erase(id) > 0) trim_due_ = true;
     }
-    graveyard_.clear();
+    dead_.clear();
 }
 
 void Concentrator::tick(session::TimePoint now) {
@@ -469,7 +466,7 @@ void Concentrator::log_status() {
         const auto& a = c->core().assignment();
         log::info("status: session {} [{}] {}{} from {}: received {} packets, spoofed {}", id,
                   c->identity(), a.ipv4 ? a.ipv4->addr.to_string() : "",
-                  a.ipv6 ? " " + a.ipv6->addr.to_string() : "", c->peer(),
+                  a.ipv6 ? fmt::format(" {}", a.ipv6->addr) : "", c->peer(),
                   c->core().packets_received(), d[session::DropReason::spoofed_source]);
     }
     std::string drops;

@@ -53,6 +53,8 @@ public:
     void mark_dirty(UeConnection& conn);
     void on_config_request(UeConnection& conn, const packet::ConfigRequest& req);
     void on_session_end(UeConnection& conn);
+    // The connection is finished: destroy it after this event-loop pass.
+    void on_dead(UeConnection& conn) { dead_.push_back(conn.id()); }
     void defer(UeConnection& conn) { deferred_.push_back(conn.id()); }
     [[nodiscard]] const ConcentratorOptions& options() const { return opt_; }
     [[nodiscard]] const tls::TlsContext& tls() const { return tls_; }
@@ -108,7 +110,8 @@ private:
     DecoyWeb decoy_;
     session::LanePolicy lane_policy_;
     bool leases_dirty_ = false;
-    std::vector<std::unique_ptr<UeConnection>> graveyard_;
+    std::vector<session::SessionId> dead_;  // finished, to be destroyed by reap()
+    bool trim_due_ = false;                 // connections were freed since the last trim
     std::vector<session::SessionId> deferred_;
     std::vector<UeConnection*> dirty_;
     std::unique_ptr<std::byte[]> rx_buf_;

@@ -308,6 +308,7 @@ void UeConnection::end() {
     if (phase_ == Phase::dead) return;
     phase_ = Phase::dead;
     owner_.loop().remove(socket_.get());
+    owner_.on_dead(*this);
 }
 
 }  // namespace porthole::concentrator
