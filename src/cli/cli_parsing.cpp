@@ -28,6 +28,11 @@ Result<std::vector<Prefix>> parse_prefixes(const std::vector<std::string>& texts
     return out;
 }
 
+int fail(std::string_view program, std::string_view message) {
+    fmt::print(stderr, "{}: error: {}\n", program, message);
+    return 1;
+}
+
 std::string describe(const CLI::ParseError& e) {
     std::string_view what = e.what();
     constexpr std::string_view unknown_key = "INI was not able to parse ";

@@ -23,6 +23,9 @@ Result<log::Level> parse_log_level(std::string_view text);
 Result<std::vector<Prefix>> parse_prefixes(const std::vector<std::string>& texts,
                                            std::string_view what);
 
+// Prints "PROGRAM: error: MESSAGE" to stderr; returns the exit code 1.
+int fail(std::string_view program, std::string_view message);
+
 // One line for a command-line or config-file mistake (CLI11's wording made plainer).
 std::string describe(const CLI::ParseError& e);
 

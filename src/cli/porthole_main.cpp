@@ -14,8 +14,7 @@ using namespace porthole;
 namespace {
 
 int fail(std::string_view msg) {
-    fmt::print(stderr, "porthole: error: {}\n", msg);
-    return 1;
+    return cli::fail("porthole", msg);
 }
 
 }  // namespace

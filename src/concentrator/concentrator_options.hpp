@@ -17,12 +17,14 @@ namespace porthole::concentrator {
 struct ConcentratorOptions {
     std::vector<Endpoint> listen;  // one listener each (e.g. an IPv4 and an IPv6 address)
     std::string cert_file, key_file, client_ca_file;
+    std::string crl_file;  // empty: no revocation list
     tls::TlsVersion tls_min = tls::TlsVersion::v1_3;
     std::optional<Prefix> pool4;  // the concentrator's TUN takes the first host address
     std::optional<Prefix> pool6;
     std::vector<Prefix> push_routes;  // empty: full tunnel
     std::vector<IpAddress> dns;
-    std::string nat_egress;  // empty: routed mode
+    std::vector<std::string> dns_search;  // search domains pushed to UEs
+    std::string nat_egress;               // empty: routed mode
     std::string tun_name = "portholed0";
     uint16_t mtu = 1400;
     uint16_t keepalive_s = 20;
@@ -36,6 +38,10 @@ struct ConcentratorOptions {
     std::string decoy_dir;        // DIR/index.html is the page web visitors see
     std::string lease_file;       // empty: leases kept in memory only
     std::vector<std::pair<std::string, IpAddress>> static_addresses;  // identity -> address
+    std::string user;  // started as root: run as this user once set up (empty: stay)
+    std::string control_socket = "/run/porthole/portholed.sock";  // empty: none
+    std::string control_group;                                    // may use it besides root
+    std::optional<Endpoint> metrics_listen;  // Prometheus text endpoint (absent: none)
 };
 
 }  // namespace porthole::concentrator

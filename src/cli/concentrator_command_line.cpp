@@ -1,0 +1,178 @@
+#include "cli/concentrator_command_line.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include "cli/cli_parsing.hpp"
+
+namespace porthole::cli {
+
+namespace {
+
+struct RawOptions {
+    std::vector<std::string> listen{"0.0.0.0:443"};
+    std::string tls_min = "1.3", pool, pool6, log_level = "info", metrics_listen;
+    std::vector<std::string> push_routes, dns, static_addresses;
+    unsigned handshake_timeout = 10;
+    bool no_offload = false;
+};
+
+void add_options(CLI::App& app, concentrator::ConcentratorOptions& o, RawOptions& raw) {
+    app.set_version_flag("--version", std::string(PORTHOLE_VERSION));
+    app.set_config("--config", "", "Configuration file (TOML keys = the long flag names)");
+    app.allow_config_extras(false);
+
+    app.add_option("--listen", raw.listen,
+                   "ADDRESS:PORT to accept UEs on ([v6]:port for IPv6; repeatable)")
+        ->capture_default_str();
+    app.add_option("--cert", o.cert_file, "Server certificate chain (PEM)")->required();
+    app.add_option("--key", o.key_file, "Server private key (PEM)")->required();
+    app.add_option("--client-ca", o.client_ca_file, "CA that issues UE certificates (PEM)")
+        ->required();
+    app.add_option("--crl", o.crl_file,
+                   "Certificate revocation list of the UE CA (PEM); revoked UEs are refused");
+    app.add_option("--tls-min", raw.tls_min, "Oldest TLS version accepted: 1.3 or 1.2")
+        ->capture_default_str();
+    app.add_option("--pool", raw.pool,
+                   "IPv4 pool for UEs (CIDR); its first host is the concentrator's");
+    app.add_option("--pool6", raw.pool6, "IPv6 pool for UEs (CIDR)");
+    app.add_option("--push-route", raw.push_routes,
+                   "Route the UE sends into the tunnel (repeatable; none: full tunnel)");
+    app.add_option("--dns", raw.dns, "DNS server pushed to UEs (repeatable)");
+    app.add_option("--dns-search", o.dns_search, "DNS search domain pushed to UEs (repeatable)");
+    app.add_option("--nat-egress", o.nat_egress,
+                   "Masquerade UE traffic leaving through this interface (absent: routed mode)");
+    app.add_option("--tun-name", o.tun_name, "Name of the concentrator's TUN device")
+        ->capture_default_str();
+    app.add_option("--mtu", o.mtu, "Inner MTU (TUN devices)")
+        ->capture_default_str()
+        ->check(CLI::Range(576, 9000));
+    app.add_option("--keepalive", o.keepalive_s, "Keep-alive interval assigned to UEs (seconds)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 3600));
+    app.add_option("--dead-after-missed", o.dead_after_missed,
+                   "Keep-alive intervals without a word before a UE is declared dead")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100));
+    app.add_option("--max-sessions", o.max_sessions, "Most UE connections at once")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
+    app.add_option("--max-envelope", o.max_envelope, "Largest envelope accepted (bytes)")
+        ->capture_default_str()
+        ->check(CLI::Range(579, 65535));
+    app.add_option("--session-queue-bytes", o.session_queue_bytes,
+                   "Bound of each session's send queue (bytes)")
+        ->capture_default_str()
+        ->check(CLI::Range(16384, 64 * 1024 * 1024));
+    app.add_option("--handshake-timeout", raw.handshake_timeout,
+                   "Seconds a UE may take for TLS and configuration")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 300));
+    app.add_flag("--allow-ue-to-ue", o.allow_ue_to_ue,
+                 "Let UEs reach each other's inner addresses (isolated by default)");
+    app.add_option("--decoy-dir", o.decoy_dir,
+                   "Directory whose index.html web visitors (HTTP after TLS) are shown");
+    app.add_flag("--no-offload", raw.no_offload,
+                 "Do not use TUN offloads (super-packets); every packet MTU-sized");
+    app.add_option("--lease-file", o.lease_file,
+                   "File that keeps each identity's address across restarts (written atomically)");
+    app.add_option("--static-address", raw.static_addresses,
+                   "IDENTITY=ADDRESS: always give this identity this address (repeatable)");
+    app.add_option("--user", o.user,
+                   "Started as root: switch to this user once TUN, NAT and listeners are up "
+                   "(keeping only CAP_NET_ADMIN)");
+    app.add_option("--control-socket", o.control_socket,
+                   "Unix socket for portholectl (empty: none)")
+        ->capture_default_str();
+    app.add_option("--control-group", o.control_group,
+                   "Group allowed to use the control socket besides root (mode 0660)");
+    app.add_option("--metrics-listen", raw.metrics_listen,
+                   "ADDRESS:PORT of a Prometheus text endpoint (absent: no metrics endpoint)");
+    app.add_option("--log-level", raw.log_level, "debug, info, warn or error")
+        ->capture_default_str();
+}
+
+Result<void> convert(const RawOptions& raw, ConcentratorCommandLine& out) {
+    auto& o = out.options;
+    auto level = parse_log_level(raw.log_level);
+    if (!level) return level.error();
+    out.log_level = *level;
+    for (const auto& l : raw.listen) {
+        auto hp = parse_host_port(l, 443);
+        if (!hp) return hp.error().context("listen");
+        auto addr = IpAddress::parse(hp->host);
+        if (!addr) return make_error("listen: '{}' is not an IP address", hp->host);
+        o.listen.push_back({*addr, hp->port});
+    }
+    auto tv = parse_tls_version(raw.tls_min);
+    if (!tv) return tv.error();
+    o.tls_min = *tv;
+    if (!raw.pool.empty()) {
+        auto p = Prefix::parse(raw.pool);
+        if (!p || !p->addr.is_v4()) return make_error("pool '{}' is not an IPv4 CIDR", raw.pool);
+        o.pool4 = *p;
+    }
+    if (!raw.pool6.empty()) {
+        auto p = Prefix::parse(raw.pool6);
+        if (!p || !p->addr.is_v6()) return make_error("pool6 '{}' is not an IPv6 CIDR", raw.pool6);
+        o.pool6 = *p;
+    }
+    auto routes = parse_prefixes(raw.push_routes, "push-route");
+    if (!routes) return routes.error();
+    o.push_routes = *routes;
+    for (const auto& d : raw.dns) {
+        auto a = IpAddress::parse(d);
+        if (!a) return a.error().context("dns");
+        o.dns.push_back(*a);
+    }
+    o.handshake_timeout = std::chrono::seconds(raw.handshake_timeout);
+    o.offload = !raw.no_offload;
+    for (const auto& sa : raw.static_addresses) {
+        auto eq = sa.rfind('=');
+        auto a = eq == std::string::npos ? Result<IpAddress>(make_error("no '='"))
+                                         : IpAddress::parse(sa.substr(eq + 1));
+        if (!a || eq == 0) return make_error("static-address '{}': expected IDENTITY=ADDRESS", sa);
+        o.static_addresses.emplace_back(sa.substr(0, eq), *a);
+    }
+    if (!raw.metrics_listen.empty()) {
+        auto hp = parse_host_port(raw.metrics_listen, 9641);
+        if (!hp) return hp.error().context("metrics-listen");
+        auto addr = IpAddress::parse(hp->host);
+        if (!addr) return make_error("metrics-listen: '{}' is not an IP address", hp->host);
+        o.metrics_listen = Endpoint{*addr, hp->port};
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<ConcentratorCommandLine> parse_concentrator_command_line(
+    const std::vector<std::string>& args) {
+    CLI::App app{"portholed: porthole concentrator (TLS on TCP 443 tunnel endpoint)"};
+    ConcentratorCommandLine out;
+    RawOptions raw;
+    add_options(app, out.options, raw);
+    std::vector<const char*> argv;
+    argv.reserve(args.size());
+    for (const auto& a : args)
+        argv.push_back(a.c_str());
+    try {
+        app.parse(static_cast<int>(argv.size()), argv.data());
+    } catch (const CLI::CallForHelp&) {
+        out.exit_text = app.help();
+        return out;
+    } catch (const CLI::CallForAllHelp&) {
+        out.exit_text = app.help("", CLI::AppFormatMode::All);
+        return out;
+    } catch (const CLI::CallForVersion& e) {
+        out.exit_text = std::string(e.what()) + "\n";
+        return out;
+    } catch (const CLI::ParseError& e) {
+        return make_error("{}", describe(e));
+    }
+    if (auto* c = app.get_config_ptr(); c != nullptr && c->count() > 0)
+        out.config_file = c->as<std::string>();
+    if (auto r = convert(raw, out); !r) return r.error();
+    return out;
+}
+
+}  // namespace porthole::cli
