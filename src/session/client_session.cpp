@@ -54,6 +54,7 @@ void ClientSession::on_envelope(const packet::Envelope& env, TimePoint now, Clie
         } else {
             packet::encode(packet::Keepalive{true, ka->timestamp_us}, out.to_peer);
             keepalive_.on_sent(now);
+            out.peer_timestamp_us = ka->timestamp_us;
         }
     } else if (auto* cl = std::get_if<packet::Close>(&*msg)) {
         state_ = State::closed;

@@ -27,6 +27,9 @@ struct ClientOutput {
     bool configured = false;              // assignment() became valid in this call
     std::optional<packet::Close> closed;  // the session ended in this call: why
     bool closed_by_peer = false;
+    // The send time (the peer's monotonic clock, us) of the last keep-alive request in this
+    // call: SendLanes turns it into this direction's queueing delay (receive_window.hpp).
+    std::optional<uint64_t> peer_timestamp_us;
 
     void clear() {
         to_peer.clear();
@@ -34,6 +37,7 @@ struct ClientOutput {
         configured = false;
         closed.reset();
         closed_by_peer = false;
+        peer_timestamp_us.reset();
     }
 };
 

@@ -18,6 +18,16 @@ Lane classify(std::span<const std::byte> pkt, const LanePolicy& policy) {
         bool echo = v4 ? (type == 8 || type == 0) : (type == 128 || type == 129);
         return echo ? Lane::realtime : Lane::bulk;
     }
+    if (proto == 6) {
+        // A pure TCP ACK (header only; no SYN/FIN/RST) clocks a bulk flow the other way: held
+        // behind bulk in this direction, it stalls that flow (the classic upload-kills-download
+        // effect of a shared queue). Tiny and paced by the data it acknowledges.
+        if (pkt.size() < l3 + 20) return Lane::bulk;
+        size_t tcp_header = (unsigned(pkt[l3 + 12]) >> 4) * 4;
+        unsigned flags = unsigned(pkt[l3 + 13]);
+        bool pure_ack = (flags & 0x10) != 0 && (flags & 0x07) == 0;  // ACK, not FIN/SYN/RST
+        return pure_ack && pkt.size() == l3 + tcp_header ? Lane::realtime : Lane::bulk;
+    }
     if (proto != 17) return Lane::bulk;
     if (v4 && ((unsigned(pkt[6]) & 0x3f) << 8 | unsigned(pkt[7])) != 0)
         return Lane::bulk;  // fragment

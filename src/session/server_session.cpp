@@ -55,6 +55,7 @@ void ServerSession::on_envelope(const packet::Envelope& env, TimePoint now, Serv
         if (!ka->reply) {
             packet::encode(packet::Keepalive{true, ka->timestamp_us}, out.to_peer);
             keepalive_.on_sent(now);
+            out.peer_timestamp_us = ka->timestamp_us;
         }
     } else if (auto* cl = std::get_if<packet::Close>(&*msg)) {
         state_ = State::closed;

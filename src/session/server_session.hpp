@@ -28,6 +28,9 @@ struct ServerOutput {
     std::optional<packet::ConfigRequest> config_request;  // answer with assign() or refuse()
     std::optional<packet::Close> closed;                  // the session ended in this call: why
     bool closed_by_peer = false;
+    // The send time (the peer's monotonic clock, us) of the last keep-alive request in this
+    // call: SendLanes turns it into this direction's queueing delay (receive_window.hpp).
+    std::optional<uint64_t> peer_timestamp_us;
 
     void clear() {
         to_peer.clear();
@@ -35,6 +38,7 @@ struct ServerOutput {
         config_request.reset();
         closed.reset();
         closed_by_peer = false;
+        peer_timestamp_us.reset();
     }
 };
 

@@ -8,15 +8,17 @@
 
 #include <algorithm>
 
+#include "packet/control_message.hpp"
 #include "packet/envelope.hpp"
 
 namespace porthole::tunnel {
 namespace {
 
 constexpr size_t kMaxRecord = 16 * 1024;
-constexpr size_t kMinPace = 16 * 1024, kMaxPace = 4 * 1024 * 1024;
+constexpr size_t kMinPace = 8 * 1024, kMaxPace = 4 * 1024 * 1024;
 constexpr size_t kMinBulk = 256 * 1024;
 constexpr auto kPaceEvery = std::chrono::milliseconds(20);
+constexpr auto kStampEvery = std::chrono::milliseconds(10);  // one-way delay samples for the peer
 
 size_t envelope_length(const std::byte* h) {
     return size_t(h[1]) << 8 | size_t(h[2]);
@@ -29,14 +31,21 @@ SendLanes::SendLanes(size_t realtime_bound, size_t bulk_bound)
 
 void SendLanes::attach(int fd) {
     fd_ = fd;
-    static const char bbr[] = "bbr";
-    (void)::setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, bbr, sizeof bbr - 1);  // else default
+    // CUBIC, not BBR: the receive-window clamp (ReceiveWindow) already keeps the queue short,
+    // and BBR's ProbeRTT (4 packets in flight for 200 ms every 10 s) stalls the real-time lane
+    // with 100+ ms spikes (docs/latency.md). The kernel's default is used if CUBIC is absent.
+    static const char cc[] = "cubic";
+    (void)::setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, sizeof cc - 1);
     // Writable means "below the pacing limit" from the start, before any rate is known (else a
     // socket with a large send buffer would report writable while bulk may not go: a busy loop).
     unsigned v = unsigned(pace_limit_);
     lowat_set_ =
         ::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof v) == 0 ? pace_limit_ : 0;
     next_update_ = {};
+    rwin_ = ReceiveWindow{};
+    bulk_since_stamp_ = false;
+    acked_rates_ = {};
+    acked_at_ = {};
 }
 
 void SendLanes::clear() {
@@ -62,9 +71,33 @@ void SendLanes::update_pacing(session::TimePoint now) {
     tcp_info info{};
     socklen_t len = sizeof info;
     if (::getsockopt(fd_, IPPROTO_TCP, TCP_INFO, &info, &len) < 0) return;
-    if (info.tcpi_delivery_rate > 0) rate_ = info.tcpi_delivery_rate;
+    // Receive side: clamp what the peer may have in flight toward us (receive_window.hpp).
+    if (size_t clamp = rwin_.update(now, info.tcpi_bytes_received,
+                                    std::chrono::microseconds(info.tcpi_min_rtt),
+                                    std::chrono::microseconds(info.tcpi_rtt));
+        clamp != 0) {
+        // Applied every time: the kernel's receive-buffer autotuning resets the clamp when it
+        // grows the buffer.
+        int v = int(std::min<size_t>(clamp, INT32_MAX));
+        (void)::setsockopt(fd_, IPPROTO_TCP, TCP_WINDOW_CLAMP, &v, sizeof v);
+    }
+    // Send rate: the kernel's delivery rate, but at most twice what was really acknowledged
+    // lately. A delivery-rate sample taken from a burst of compressed ACKs (ACKs that queued
+    // behind the other direction's data) can be several times the link rate, and the unsent
+    // backlog sized from it would hold real-time envelopes back for that much longer.
+    if (acked_at_ != session::TimePoint{} && now > acked_at_) {
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - acked_at_).count();
+        acked_rates_[acked_next_] = (info.tcpi_bytes_acked - acked_) * 1'000'000 / uint64_t(us);
+        acked_next_ = (acked_next_ + 1) % acked_rates_.size();
+    }
+    acked_ = info.tcpi_bytes_acked;
+    acked_at_ = now;
+    uint64_t acked_rate = *std::max_element(acked_rates_.begin(), acked_rates_.end());
+    if (info.tcpi_delivery_rate > 0)
+        rate_ = acked_rate > 0 ? std::min<uint64_t>(info.tcpi_delivery_rate, 2 * acked_rate)
+                               : info.tcpi_delivery_rate;
     if (rate_ == 0) return;
-    pace_limit_ = std::clamp<size_t>(size_t(rate_ / 100), kMinPace, kMaxPace);    // 10 ms
+    pace_limit_ = std::clamp<size_t>(size_t(rate_ / 500), kMinPace, kMaxPace);    // 2 ms
     bulk_limit_ = std::clamp<size_t>(size_t(rate_ / 20), kMinBulk, bulk_bound_);  // 50 ms
     // Re-arm the writable threshold when the limit moved by more than a quarter.
     if (lowat_set_ == 0 || pace_limit_ > lowat_set_ + lowat_set_ / 4 ||
@@ -83,10 +116,14 @@ SendLanes::Status SendLanes::write_queue(tls::TlsConnection& tls, ByteQueue& q, 
         if (track_partial && partial_ > 0) {
             chunk = std::min({partial_, kMaxRecord, front.size()});
         } else {
-            // Whole envelopes up to one record; an envelope bigger than a record goes alone.
+            // Whole envelopes up to one record, and no more than the budget left (but at least
+            // one envelope): the socket's unsent backlog must not overshoot the pacing limit by
+            // a whole record. An envelope bigger than a record goes alone.
+            size_t record = std::min(kMaxRecord, budget - written);
             while (chunk + packet::kHeaderSize <= front.size()) {
                 size_t len = envelope_length(front.data() + chunk);
                 if (len < packet::kHeaderSize || chunk + len > front.size()) break;
+                if (chunk > 0 && chunk + len > record) break;
                 if (chunk + len > kMaxRecord) {
                     if (chunk == 0) {
                         chunk = kMaxRecord;
@@ -117,8 +154,19 @@ SendLanes::Status SendLanes::write_queue(tls::TlsConnection& tls, ByteQueue& q, 
     return q.empty() ? Status::done : Status::blocked;
 }
 
+void SendLanes::stamp_if_due(session::TimePoint now) {
+    if (fd_ < 0 || !bulk_since_stamp_ || now - last_stamp_ < kStampEvery) return;
+    stamp_.clear();
+    packet::encode(packet::Keepalive{false, session::to_micros(now)}, stamp_);
+    if (rt_.append(stamp_)) {
+        last_stamp_ = now;
+        bulk_since_stamp_ = false;
+    }
+}
+
 SendLanes::Status SendLanes::flush(tls::TlsConnection& tls, session::TimePoint now) {
     update_pacing(now);
+    stamp_if_due(now);
     size_t written = 0;
     Status st = Status::done;
     // 1. A half-written bulk envelope goes first: the stream must not interleave envelopes.
@@ -139,6 +187,7 @@ SendLanes::Status SendLanes::flush(tls::TlsConnection& tls, session::TimePoint n
         written = 0;
         st = budget > 0 ? write_queue(tls, bulk_, budget, written, true) : Status::blocked;
         if (st == Status::failed) return st;
+        if (written > 0) bulk_since_stamp_ = true;
     }
     // 4. Send what the TLS layer gathered.
     switch (tls.flush()) {

@@ -8,20 +8,27 @@
 //      not interleave envelopes);
 //   2. writes every queued real-time envelope (they bypass the pacing budget);
 //   3. writes bulk envelopes while the socket's unsent bytes stay under the pacing limit
-//      (limit = delivery rate x 10 ms, between 16 KiB and 4 MiB; TCP_NOTSENT_LOWAT follows it, so
-//      the socket reports writable exactly when more bulk may go);
+//      (limit = delivery rate x 2 ms, between 8 KiB and 4 MiB, records cut to the budget left;
+//      TCP_NOTSENT_LOWAT follows it, so the socket reports writable exactly when more bulk may
+//      go): a real-time envelope waits behind at most that much in the socket;
 //   4. sends the gathered records (TlsConnection::flush()).
+// Every pacing update also clamps the socket's receive window (ReceiveWindow) so that the peer
+// leaves about 10 ms of queue in its direction; while bulk flows, a keep-alive request stamped
+// with our clock goes out every 10 ms and gives the peer the one-way delay samples for that.
 // The bulk queue admits packets only up to about 50 ms of the delivery rate (at least 256 KiB):
 // beyond that, newly arriving bulk packets are dropped and the inner TCP flows slow down, instead
 // of a standing queue growing.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "base/byte_queue.hpp"
 #include "session/clock.hpp"
 #include "tls/tls_connection.hpp"
+#include "tunnel/receive_window.hpp"
 
 namespace porthole::tunnel {
 
@@ -46,6 +53,13 @@ public:
     void clear();
     void release_buffers();
 
+    // The peer's keep-alive stamp (ClientOutput/ServerOutput::peer_timestamp_us): a one-way
+    // delay sample for the receive-window clamp.
+    void on_peer_timestamp(session::TimePoint now, uint64_t peer_us) {
+        rwin_.on_peer_timestamp(now, peer_us);
+    }
+    [[nodiscard]] const ReceiveWindow& receive_window() const { return rwin_; }
+
     [[nodiscard]] uint64_t rate_bytes_per_s() const { return rate_; }
     [[nodiscard]] size_t pacing_limit() const { return pace_limit_; }
 
@@ -54,6 +68,7 @@ private:
     Status write_queue(tls::TlsConnection& tls, ByteQueue& q, size_t budget, size_t& written,
                        bool track_partial);
     void update_pacing(session::TimePoint now);
+    void stamp_if_due(session::TimePoint now);
     [[nodiscard]] size_t unsent() const;
 
     ByteQueue rt_, bulk_;
@@ -65,6 +80,14 @@ private:
     size_t bulk_limit_;
     size_t bulk_bound_;
     session::TimePoint next_update_{};
+    ReceiveWindow rwin_;
+    std::vector<std::byte> stamp_;  // reused buffer for the keep-alive stamp
+    session::TimePoint last_stamp_{};
+    bool bulk_since_stamp_ = false;
+    std::array<uint64_t, 5> acked_rates_{};  // bytes/s acknowledged per pacing update: 100 ms
+    size_t acked_next_ = 0;
+    uint64_t acked_ = 0;  // tcpi_bytes_acked at acked_at_
+    session::TimePoint acked_at_{};
 };
 
 }  // namespace porthole::tunnel

@@ -60,3 +60,29 @@ TEST_CASE("lane: voice, video, probes and signalling are real-time; bulk is bulk
     std::vector<std::byte> junk(30, std::byte{0x45});
     CHECK(classify(junk, policy) == Lane::bulk);
 }
+
+TEST_CASE("lane: a pure TCP ACK is real-time; TCP with data, SYN or FIN is bulk") {
+    LanePolicy policy;
+    auto tcp = [](uint16_t flags, size_t payload) {
+        Tins::IP ip("100.64.0.2", "198.18.3.2");
+        Tins::TCP t(5201, 40000);
+        t.flags(flags);
+        ip /= t;
+        if (payload > 0) ip /= Tins::RawPDU(std::vector<uint8_t>(payload, 7));
+        return wire(ip);
+    };
+    CHECK(classify(tcp(Tins::TCP::ACK, 0), policy) == Lane::realtime);
+    CHECK(classify(tcp(Tins::TCP::ACK, 1), policy) == Lane::bulk);
+    CHECK(classify(tcp(Tins::TCP::ACK | Tins::TCP::PSH, 1400), policy) == Lane::bulk);
+    CHECK(classify(tcp(Tins::TCP::SYN, 0), policy) == Lane::bulk);
+    CHECK(classify(tcp(Tins::TCP::ACK | Tins::TCP::FIN, 0), policy) == Lane::bulk);
+    CHECK(classify(tcp(Tins::TCP::RST | Tins::TCP::ACK, 0), policy) == Lane::bulk);
+    {  // IPv6 too (a pure ACK with the timestamp option: header 32 octets)
+        Tins::IPv6 ip6("fd00:64::2", "fd00:18:3::2");
+        Tins::TCP t(5201, 40000);
+        t.flags(Tins::TCP::ACK);
+        t.timestamp(1, 2);
+        ip6 /= t;
+        CHECK(classify(wire(ip6), policy) == Lane::realtime);
+    }
+}
