@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli_parsing.hpp"
+#include "packet/control_message.hpp"
 
 namespace porthole::cli {
 
@@ -96,6 +97,7 @@ Result<void> convert(const RawOptions& raw, ConcentratorCommandLine& out) {
     auto level = parse_log_level(raw.log_level);
     if (!level) return level.error();
     out.log_level = *level;
+    o.log_level = *level;
     for (const auto& l : raw.listen) {
         auto hp = parse_host_port(l, 443);
         if (!hp) return hp.error().context("listen");
@@ -124,6 +126,9 @@ Result<void> convert(const RawOptions& raw, ConcentratorCommandLine& out) {
         if (!a) return a.error().context("dns");
         o.dns.push_back(*a);
     }
+    for (const auto& d : o.dns_search)
+        if (!packet::valid_domain_name(d))
+            return make_error("dns-search: '{}' is not a domain name", d);
     o.handshake_timeout = std::chrono::seconds(raw.handshake_timeout);
     o.offload = !raw.no_offload;
     for (const auto& sa : raw.static_addresses) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/ip_address.hpp"
+#include "base/log.hpp"
 #include "tls/tls_context.hpp"
 
 namespace porthole::concentrator {
@@ -42,6 +43,7 @@ struct ConcentratorOptions {
     std::string control_socket = "/run/porthole/portholed.sock";  // empty: none
     std::string control_group;                                    // may use it besides root
     std::optional<Endpoint> metrics_listen;  // Prometheus text endpoint (absent: none)
+    log::Level log_level = log::Level::info;
 };
 
 }  // namespace porthole::concentrator

@@ -129,6 +129,12 @@ int verify_callback(int preverify_ok, X509_STORE_CTX* store) {
         static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
     PeerInfo* info = ssl != nullptr ? peer_info(ssl) : nullptr;
     if (info == nullptr) return preverify_ok;
+    // A CRL past its next-update date still lists what it revoked: use it rather than refuse
+    // every UE until the operator publishes a new one (the concentrator warns when loading it).
+    if (preverify_ok == 0 && X509_STORE_CTX_get_error(store) == X509_V_ERR_CRL_HAS_EXPIRED) {
+        X509_STORE_CTX_set_error(store, X509_V_OK);
+        return 1;
+    }
     if (!info->seen) {
         if (X509* leaf = X509_STORE_CTX_get0_cert(store); leaf != nullptr) {
             info->seen = true;
@@ -415,6 +421,16 @@ TlsStatus TlsConnection::classify(int ret, const char* op) {
                     "client certificate rejected: not issued by the configured client CA "
                     "(subject: {}, issuer: {})",
                     subject, issuer);
+            } else if (v == X509_V_ERR_CERT_REVOKED) {
+                error_ = fmt::format(
+                    "client certificate rejected: the {} is revoked (listed in the CRL; subject: "
+                    "{}, issuer: {})",
+                    which, subject, issuer);
+            } else if (v == X509_V_ERR_UNABLE_TO_GET_CRL) {
+                error_ = fmt::format(
+                    "client certificate rejected: no CRL of its issuer is loaded (crl-file; "
+                    "subject: {}, issuer: {})",
+                    subject, issuer);
             } else if (v == X509_V_ERR_CERT_HAS_EXPIRED && info != nullptr) {
                 error_ =
                     fmt::format("client certificate rejected: the {} expired on {} (subject: {})",
@@ -465,7 +481,12 @@ TlsStatus TlsConnection::classify(int ret, const char* op) {
         reason < SSL_AD_REASON_OFFSET + 256) {
         const int alert = reason - SSL_AD_REASON_OFFSET;
         const std::string name = alert_name(alert);
-        if (is_certificate_alert(alert)) {
+        if (!is_server_ && alert == SSL_AD_CERTIFICATE_REVOKED) {
+            error_ = fmt::format(
+                "authentication refused: the concentrator says our certificate is revoked; ask "
+                "its operator for a new one (TLS alert '{}')",
+                name);
+        } else if (is_certificate_alert(alert)) {
             error_ = is_server_
                          ? fmt::format("the client rejected our certificate (TLS alert '{}')", name)
                          : fmt::format(

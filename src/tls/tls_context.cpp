@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 #include <unistd.h>
@@ -9,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 #include <string_view>
+
+#include "base/log.hpp"
 
 namespace porthole::tls {
 namespace {
@@ -115,6 +118,77 @@ Result<void> load_trust(SSL_CTX* c, std::string_view what, const std::string& ca
     return ok();
 }
 
+struct CrlDeleter {
+    void operator()(X509_CRL* c) const { X509_CRL_free(c); }
+};
+struct BioFileDeleter {
+    void operator()(BIO* b) const { BIO_free(b); }
+};
+
+// "CN=Lab CA" for error messages.
+std::string one_line(const X509_NAME* name) {
+    char buf[256];
+    if (name == nullptr || X509_NAME_oneline(name, buf, sizeof buf) == nullptr) return "?";
+    return buf;
+}
+
+// The CA certificate in the store that issued `crl` (same name, signature verifies), if any.
+X509* crl_issuer(X509_STORE* store, X509_CRL* crl) {
+    STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
+    for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i) {
+        X509* ca = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i));
+        if (ca == nullptr || X509_NAME_cmp(X509_get_subject_name(ca), X509_CRL_get_issuer(crl)))
+            continue;
+        EVP_PKEY* key = X509_get0_pubkey(ca);
+        if (key != nullptr && X509_CRL_verify(crl, key) == 1) return ca;
+    }
+    ERR_clear_error();
+    return nullptr;
+}
+
+// Loads every CRL in a PEM file into the client-verify store and turns revocation checks on
+// (for the UE's own certificate: the CA is ours, a one-level hierarchy). Each CRL must be
+// signed by a client CA: a CRL of another CA would make every UE fail with "unable to get
+// certificate CRL". An expired CRL is still used (see TlsConnection's verify callback).
+Result<void> load_crl(SSL_CTX* c, const std::string& crl_file) {
+    if (auto r = check_readable("crl file", crl_file); !r) return r.error();
+    ERR_clear_error();
+    std::unique_ptr<BIO, BioFileDeleter> bio(BIO_new_file(crl_file.c_str(), "r"));
+    if (!bio) return make_error("crl file '{}': cannot open: {}", crl_file, openssl_reason());
+    X509_STORE* store = SSL_CTX_get_cert_store(c);
+    size_t count = 0;
+    for (;;) {
+        std::unique_ptr<X509_CRL, CrlDeleter> crl(
+            PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
+        if (!crl) {
+            unsigned long e = ERR_peek_last_error();
+            if (count > 0 && ERR_GET_LIB(e) == ERR_LIB_PEM &&
+                ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+                ERR_clear_error();
+                break;  // end of file
+            }
+            return make_error(
+                "crl file '{}': {}", crl_file,
+                count == 0 ? "no CRL in it (PEM 'X509 CRL' expected)" : openssl_reason().c_str());
+        }
+        if (crl_issuer(store, crl.get()) == nullptr)
+            return make_error("crl file '{}': not issued by the client CA (CRL issuer: {})",
+                              crl_file, one_line(X509_CRL_get_issuer(crl.get())));
+        if (const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
+            next != nullptr && X509_cmp_current_time(next) < 0)
+            log::warn(
+                "crl file '{}': past its next-update date; its revocations still apply, but "
+                "publish a new one (porthole-ca crl)",
+                crl_file);
+        if (X509_STORE_add_crl(store, crl.get()) != 1)
+            return make_error("crl file '{}': cannot add: {}", crl_file, openssl_reason());
+        ++count;
+    }
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+    X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(c), X509_V_FLAG_CRL_CHECK);
+    return ok();
+}
+
 bool is_ip_literal(const std::string& name) {
     unsigned char buf[16];
     return inet_pton(AF_INET, name.c_str(), buf) == 1 ||
@@ -143,6 +217,8 @@ Result<TlsContext> TlsContext::server(const ServerConfig& cfg) {
     SSL_CTX* c = ctx->get();
     if (auto r = load_identity(c, cfg.cert_file, cfg.key_file); !r) return r.error();
     if (auto r = load_trust(c, "client CA file", cfg.client_ca_file); !r) return r.error();
+    if (!cfg.crl_file.empty())
+        if (auto r = load_crl(c, cfg.crl_file); !r) return r.error();
 
     // The CA names sent in CertificateRequest, so that a UE with several identities picks ours.
     ERR_clear_error();

@@ -18,6 +18,7 @@ struct ServerConfig {
     std::string key_file;        // PEM private key
     std::string client_ca_file;  // CA(s) that issue UE certificates; a client cert is required
     TlsVersion min_version = TlsVersion::v1_3;
+    std::string crl_file{};  // PEM CRL(s) of the client CA; empty: no revocation check
 };
 
 struct ClientConfig {

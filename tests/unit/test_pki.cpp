@@ -159,4 +159,35 @@ std::string Pki::write_file(const std::string& file_name, const std::string& tex
     return path;
 }
 
+std::string Pki::make_crl(const Cert& ca, const std::vector<const Cert*>& revoked,
+                          const std::string& file_name, int next_update_days) {
+    std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)> crl(X509_CRL_new(), X509_CRL_free);
+    if (!crl || X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2) != 1 ||
+        X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca.cert.get())) != 1)
+        die("CRL " + file_name);
+    std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> last(X509_gmtime_adj(nullptr, -86400L),
+                                                               ASN1_TIME_free);
+    std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> next(
+        X509_gmtime_adj(nullptr,
+                        long(next_update_days) * 86400L - (next_update_days <= 0 ? 3600 : 0)),
+        ASN1_TIME_free);
+    if (!last || !next || X509_CRL_set1_lastUpdate(crl.get(), last.get()) != 1 ||
+        X509_CRL_set1_nextUpdate(crl.get(), next.get()) != 1)
+        die("CRL dates " + file_name);
+    for (const Cert* c : revoked) {
+        X509_REVOKED* r = X509_REVOKED_new();
+        if (r == nullptr ||
+            X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(c->cert.get())) != 1 ||
+            X509_REVOKED_set_revocationDate(r, last.get()) != 1 ||
+            X509_CRL_add0_revoked(crl.get(), r) != 1)
+            die("CRL entry " + c->name);
+    }
+    X509_CRL_sort(crl.get());
+    if (X509_CRL_sign(crl.get(), ca.key.get(), EVP_sha256()) == 0) die("CRL sign " + file_name);
+    std::string path = dir_ + "/" + file_name;
+    std::unique_ptr<FILE, FileCloser> f(std::fopen(path.c_str(), "w"));
+    if (!f || PEM_write_X509_CRL(f.get(), crl.get()) != 1) die("write " + path);
+    return path;
+}
+
 }  // namespace test_pki

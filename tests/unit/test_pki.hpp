@@ -56,6 +56,11 @@ public:
     // A file holding the concatenation of the given certificates' PEM (a chain or a CA bundle).
     std::string bundle(const std::string& file_name, const std::vector<const Cert*>& certs);
 
+    // A CRL signed by ca revoking the given certificates, valid from yesterday until
+    // next_update_days from now (<= 0: already past its next update). Returns its PEM file.
+    std::string make_crl(const Cert& ca, const std::vector<const Cert*>& revoked,
+                         const std::string& file_name, int next_update_days = 30);
+
     // Writes text to a file in the directory and returns its path.
     std::string write_file(const std::string& file_name, const std::string& text);
 

@@ -540,3 +540,71 @@ TEST_CASE("tls: client sees the concentrator drop the connection right after the
         s.client->error().find("our certificate may have been refused") != std::string::npos,
         s.client->error());
 }
+
+TEST_CASE("tls: a revoked client certificate is refused; the CRL is checked at load") {
+    Lab lab;
+    auto revoked_ue = lab.pki.make_leaf(lab.ca, "ue-revoked", {});
+    auto cfg = lab.server_config();
+    cfg.crl_file = lab.pki.make_crl(lab.ca, {&revoked_ue}, "crl.pem");
+
+    SUBCASE("the revoked UE is refused on both sides with a clear reason") {
+        Session s(lab.client_config_presenting(revoked_ue), cfg);
+        REQUIRE(s.server_status == TlsStatus::failed);
+        CHECK(s.server->error().find("client certificate rejected: the client certificate is "
+                                     "revoked") == 0);
+        CHECK(s.server->error().find("CN=ue-revoked") != std::string::npos);
+        if (s.client_status == TlsStatus::ok) {
+            Bytes got;
+            REQUIRE(Session::read_some(*s.client, got).status == TlsStatus::failed);
+        }
+        CHECK(s.client->error().rfind("authentication refused: ", 0) == 0);
+        CHECK(s.client->error().find("revoked") != std::string::npos);
+        MESSAGE("server: " << s.server->error() << " | client: " << s.client->error());
+    }
+    SUBCASE("a UE that is not in the CRL gets through") {
+        Session s(lab.client_config(), cfg);
+        s.require_established();
+        CHECK(s.server->peer_identity() == "ue-0001");
+    }
+    SUBCASE("a CRL past its next update still applies") {
+        cfg.crl_file = lab.pki.make_crl(lab.ca, {&revoked_ue}, "old-crl.pem", 0);
+        Session good(lab.client_config(), cfg);
+        good.require_established();
+        Session bad(lab.client_config_presenting(revoked_ue), cfg);
+        CHECK(bad.server_status == TlsStatus::failed);
+        CHECK(bad.server->error().find("revoked") != std::string::npos);
+    }
+    SUBCASE("a CRL of another CA is refused at load") {
+        auto other = lab.pki.make_ca("Other CA");
+        cfg.crl_file = lab.pki.make_crl(other, {}, "other-crl.pem");
+        auto r = TlsContext::server(cfg);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().message.find("not issued by the client CA") != std::string::npos);
+        CHECK(r.error().message.find(cfg.crl_file) != std::string::npos);
+        MESSAGE(r.error().message);
+    }
+    SUBCASE("a file without a CRL, or none at all") {
+        cfg.crl_file = lab.pki.write_file("junk-crl.pem", "nothing here\n");
+        auto r = TlsContext::server(cfg);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().message.find("no CRL in it") != std::string::npos);
+        cfg.crl_file = lab.pki.dir() + "/missing-crl.pem";
+        auto m = TlsContext::server(cfg);
+        REQUIRE_FALSE(m.has_value());
+        CHECK(m.error().message.find("No such file") != std::string::npos);
+    }
+    SUBCASE("a new context with a new CRL refuses what the old one let in") {
+        auto plain = must(TlsContext::server(lab.server_config()));
+        auto fresh_cfg = lab.server_config();
+        fresh_cfg.crl_file = cfg.crl_file;
+        auto with_crl = must(TlsContext::server(fresh_cfg));
+        auto client_ctx = must(TlsContext::client(lab.client_config_presenting(revoked_ue)));
+        Session before(client_ctx, plain);
+        before.handshake();
+        before.require_established();
+        Session after(client_ctx, with_crl);
+        after.handshake();
+        CHECK(after.server_status == TlsStatus::failed);
+    }
+    CHECK(ERR_peek_error() == 0);
+}
