@@ -1,13 +1,19 @@
-// porthole: the UE client. `porthole connect ...` brings the tunnel up until Ctrl-C/SIGTERM.
+// porthole: the UE client. `porthole connect ...` brings the tunnel up until Ctrl-C/SIGTERM;
+// `porthole status` asks the running client how it is doing.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
+#include <ctime>
+#include <iostream>
 
 #include "base/log.hpp"
 #include "cli/cli_parsing.hpp"
+#include "client/client_status.hpp"
 #include "client/tunnel_client.hpp"
+#include "control/control_client.hpp"
 
 using namespace porthole;
 
@@ -66,6 +72,26 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 3600));
     connect->add_option("--log-level", log_level, "debug, info, warn or error")
         ->capture_default_str();
+    std::string dns = "auto";
+    connect
+        ->add_option("--dns", dns,
+                     "Apply the concentrator's DNS servers and search domains: auto "
+                     "(systemd-resolved if it runs, else /etc/resolv.conf), resolved, "
+                     "resolv-conf or off")
+        ->capture_default_str();
+    connect
+        ->add_option("--state-dir", o.state_dir,
+                     "Directory for the crash record (<tun>.state) and the status socket "
+                     "(<tun>.sock)")
+        ->capture_default_str();
+
+    auto* status = app.add_subcommand("status", "Show the running client's state and counters");
+    std::string status_tun = "porthole0", status_dir = "/run/porthole-client";
+    bool status_json = false;
+    status->add_flag("--json", status_json, "Print the status as one JSON object");
+    status->add_option("--tun-name", status_tun, "The client's TUN device")->capture_default_str();
+    status->add_option("--state-dir", status_dir, "The client's --state-dir")
+        ->capture_default_str();
 
     std::signal(SIGPIPE, SIG_IGN);  // a peer's reset must be an error return, not a kill
     try {
@@ -73,6 +99,21 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);
         return fail(cli::describe(e));
+    }
+
+    if (status->parsed()) {
+        std::string path = fmt::format("{}/{}.sock", status_dir, status_tun);
+        auto reply = control::control_request(path, "status", std::chrono::seconds(5), "porthole");
+        if (!reply) return fail(reply.error().message);
+        if (status_json) {
+            std::cout << *reply << std::flush;
+            return 0;
+        }
+        std::string error;
+        auto st = client::from_json(*reply, error);
+        if (!st) return fail(error);
+        std::cout << client::to_text(*st, int64_t(std::time(nullptr))) << std::flush;
+        return 0;
     }
 
     auto level = cli::parse_log_level(log_level);
@@ -88,6 +129,16 @@ int main(int argc, char** argv) {
     o.connect_timeout = std::chrono::seconds(connect_timeout);
     o.reconnect_max = std::chrono::seconds(reconnect_max);
     o.offload = !no_offload;
+    auto dns_mode = os::parse_dns_mode(dns);
+    if (!dns_mode) return fail(dns_mode.error().message);
+    o.dns = *dns_mode;
+    // Under sudo, the invoking user's group may read the status without sudo.
+    if (const char* g = std::getenv("SUDO_GID"); g != nullptr && ::geteuid() == 0) {
+        gid_t gid = 0;
+        std::string_view text(g);
+        auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), gid);
+        if (ec == std::errc() && p == text.data() + text.size() && gid != 0) o.status_gid = gid;
+    }
     if (proxy.empty()) {
         for (const char* var : {"https_proxy", "HTTPS_PROXY"})
             if (const char* v = std::getenv(var); v != nullptr && *v != '\0') {

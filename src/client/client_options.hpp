@@ -6,7 +6,10 @@
 #include <optional>
 #include <string>
 
+#include <sys/types.h>
+
 #include "client/http_proxy.hpp"
+#include "os/dns_config.hpp"
 #include "tls/tls_context.hpp"
 
 namespace porthole::client {
@@ -24,9 +27,17 @@ struct ClientOptions {
     // After a session has been up, a lost connection is retried with exponential backoff
     // (1 s doubling up to this, with jitter) while the TUN device and routes stay in place.
     std::chrono::seconds reconnect_max{30};
-    bool offload = true;
-    std::optional<ProxyConfig> proxy;  // reach the concentrator through HTTP CONNECT  // TUN
-                                       // super-packets when the kernel and the concentrator allow
+    bool offload = true;  // TUN super-packets when the kernel and the concentrator allow
+    std::optional<ProxyConfig> proxy;  // reach the concentrator through HTTP CONNECT
+    // DNS servers and search domains from the concentrator: how to apply them (os::DnsConfig).
+    os::DnsMode dns = os::DnsMode::automatic;
+    // <state-dir>/<tun>.state records DNS changes (undone after a crash at the next start);
+    // <state-dir>/<tun>.sock answers `porthole status`.
+    std::string state_dir = "/run/porthole-client";
+    // Group allowed to use the status socket (besides root): the invoking user's under sudo.
+    std::optional<gid_t> status_gid;
+    // After the TUN device and routes are up: keep only CAP_NET_ADMIN (uid stays 0).
+    bool drop_privileges = true;
 };
 
 }  // namespace porthole::client

@@ -1,15 +1,21 @@
 #include "client/tunnel_client.hpp"
 
+#include <grp.h>
+#include <linux/capability.h>
 #include <netdb.h>
-#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
 #include <csignal>
 #include <random>
 
 #include "base/log.hpp"
 #include "client/http_proxy.hpp"
+#include "client/icmp_refusal.hpp"
 #include "client/network_plan.hpp"
 #include "net/tcp_socket.hpp"
+#include "os/privileges.hpp"
 #include "packet/envelope.hpp"
 #include "packet/ip_packet.hpp"
 #include "session/lane.hpp"
@@ -38,6 +44,12 @@ Result<Endpoint> resolve(const std::string& host, uint16_t port) {
     e.port = port;
     return e;
 }
+
+int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 }  // namespace
 
 TunnelClient::TunnelClient(ClientOptions options)
@@ -55,15 +67,23 @@ TunnelClient::TunnelClient(ClientOptions options)
 }
 
 TunnelClient::~TunnelClient() {
-    // Routes first (reverse order of addition), then the TUN device (its addresses go with it).
+    // DNS first (while the link exists), then routes (reverse order of addition), then the TUN
+    // device (its addresses go with it).
+    dns_.reset();
+    status_server_.reset();
     while (!applied_.empty())
         applied_.pop_back();
 }
 
 Result<void> TunnelClient::run() {
+    state_since_ = unix_now();
     auto sig = net::SignalFd::create();
     if (!sig) return sig.error();
     signals_.emplace(std::move(*sig));
+    auto loop = net::EventLoop::create();
+    if (!loop) return loop.error();
+    loop_.emplace(std::move(*loop));
+    if (auto r = loop_->add(signals_->fd(), EPOLLIN, &signal_h_); !r) return r;
 
     server_label_ = opt_.server_host.find(':') != std::string::npos
                         ? fmt::format("[{}]:{}", opt_.server_host, opt_.server_port)
@@ -81,10 +101,19 @@ Result<void> TunnelClient::run() {
     if (!ctx) return ctx.error();
     tls_ctx_.emplace(std::move(*ctx));
 
+    // What a previous run that crashed left changed (DNS) is undone before anything else.
+    os::DnsPlace place{opt_.state_dir, opt_.tun_name};
+    if (auto r = os::make_state_dir(opt_.state_dir); !r) return r.error();
+    auto stale = os::recover_stale_dns(place);
+    if (!stale) return stale.error();
+    if (*stale) log::warn("{}", **stale);
+    if (auto r = open_status_socket(); !r) return r;
+
     auto tun = tun::TunDevice::create(
         opt_.tun_name, opt_.offload ? tun::TunDevice::Offload::on : tun::TunDevice::Offload::off);
     if (!tun) return tun.error();
     tun_.emplace(std::move(*tun));
+    if (auto r = loop_->add(tun_->fd(), EPOLLIN, &tun_h_); !r) return r;
     auto nl = tun::Netlink::open();
     if (!nl) return nl.error();
     netlink_.emplace(std::move(*nl));
@@ -100,7 +129,10 @@ Result<void> TunnelClient::run() {
         auto r = run_session();
         if (stop_) return ok();
         if (r) r = make_error("session ended");  // forward() only returns ok on a signal
+        last_error_ = r.error().message;
         if (!ever_up_ || fatal_) return r;
+        set_state("reconnecting");
+        ++reconnects_;
         auto delay = backoff_.next(uniform(rng));
         log::warn(
             "connection lost: {}; reconnecting in {:.1f} s (the tunnel device and routes stay)",
@@ -112,8 +144,8 @@ Result<void> TunnelClient::run() {
 Result<void> TunnelClient::run_session() {
     // Fresh per-connection state. Whatever was queued for the old connection is dropped: its
     // head envelope may be half-sent, and its packets are stale by now.
-    loop_.reset();
     tls_.reset();
+    if (socket_) loop_->remove(socket_.get());
     socket_.reset();
     lanes_.clear();
     failure_.reset();
@@ -147,6 +179,8 @@ Result<void> TunnelClient::run_session() {
             return r;
         }
         applied_assignment_ = a;
+        apply_dns();
+        drop_privileges();
     } else {
         log::info(
             "tunnel up again: {} with the same configuration ({}; {} packets dropped "
@@ -155,6 +189,8 @@ Result<void> TunnelClient::run_session() {
         dropped_while_down_ = 0;
     }
     ever_up_ = true;
+    set_state("up");
+    up_since_ = state_since_;
     backoff_.reset();
     // A black-holed path shows as unacknowledged data: give up on it in the keep-alive's time.
     net::set_user_timeout(socket_.get(), std::chrono::seconds(a.keepalive_s ? a.keepalive_s : 20) *
@@ -163,37 +199,28 @@ Result<void> TunnelClient::run_session() {
 }
 
 bool TunnelClient::sleep_or_signal(session::Duration d) {
+    // The loop keeps serving the status socket and draining the TUN device meanwhile.
     auto deadline = Clock::now() + d;
-    for (;;) {
+    while (!stop_) {
         auto now = Clock::now();
         if (now >= deadline) return false;
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
-        pollfd p[2] = {{signals_->fd(), POLLIN, 0}, {tun_->fd(), POLLIN, 0}};
-        if (::poll(p, 2, int(ms) + 1) > 0) {
-            if (p[1].revents) discard_tun();
-            int sig = p[0].revents ? signals_->take() : 0;
-            if (sig != 0 && sig != SIGHUP) {
-                stop_ = true;
-                return true;
-            }
-        }
+        if (auto r = loop_->run_once(std::chrono::milliseconds(ms + 1)); !r) return false;
     }
+    return true;
 }
 
 TunnelClient::Wait TunnelClient::wait_socket(bool for_write, session::TimePoint deadline) {
+    (void)loop_->modify(socket_.get(), EPOLLIN | (for_write ? EPOLLOUT : 0u), &socket_h_);
+    socket_out_ = for_write;
+    socket_ready_ = false;
     for (;;) {
+        if (stop_) return Wait::signal;
+        if (socket_ready_) return Wait::ready;
         auto now = Clock::now();
         if (now >= deadline) return Wait::timeout;
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
-        pollfd p[3] = {{socket_.get(), short(POLLIN | (for_write ? POLLOUT : 0)), 0},
-                       {signals_->fd(), POLLIN, 0},
-                       {ever_up_ ? tun_->fd() : -1, POLLIN, 0}};
-        int n = ::poll(p, 3, int(ms) + 1);
-        if (n < 0 && errno != EINTR) return Wait::timeout;
-        if (n <= 0) continue;
-        if (p[1].revents && signals_->take() != 0) return Wait::signal;
-        if (p[2].revents) discard_tun();
-        if (p[0].revents) return Wait::ready;
+        if (auto r = loop_->run_once(std::chrono::milliseconds(ms + 1)); !r) return Wait::timeout;
     }
 }
 
@@ -221,6 +248,8 @@ Result<void> TunnelClient::connect() {
                           msg.substr(msg.find(": ") + 2));
     }
     socket_ = std::move(*fd);
+    if (auto r = loop_->add(socket_.get(), EPOLLIN, &socket_h_); !r) return r;
+    socket_out_ = false;
     lanes_.attach(socket_.get());
     if (opt_.proxy) {
         if (auto r = proxy_connect(); !r || stop_) return r;
@@ -349,7 +378,8 @@ Result<void> TunnelClient::configure() {
 
 Result<void> TunnelClient::apply_network() {
     const auto& a = core_.assignment();
-    auto plan = plan_network(a, tun_->ifindex(), *to_server_);
+    plan_ = plan_network(a, tun_->ifindex(), *to_server_);
+    const auto& plan = plan_;
     for (const auto& p : plan.addresses) {
         auto h = netlink_->add_address(tun_->ifindex(), p);
         if (!h) return h.error();
@@ -372,11 +402,23 @@ Result<void> TunnelClient::apply_network() {
         }
         applied_.push_back(std::move(*h));
     }
+    for (const auto& route : plan.guard_routes) {
+        auto h = netlink_->add_route(route);
+        if (!h) {
+            // A host without that family (IPv6 disabled) has nothing to leak.
+            log::debug("guard route {} not added: {}", route.dst, h.error().message);
+            continue;
+        }
+        applied_.push_back(std::move(*h));
+    }
     std::string addrs;
     for (const auto& p : plan.addresses)
         addrs += fmt::format(" {}", p);
-    log::info("tunnel up: {}{} mtu {}, {} via {}{} ({})", tun_->name(), addrs, plan.mtu,
+    log::info("tunnel up: {}{} mtu {}, {}{} via {}{} ({})", tun_->name(), addrs, plan.mtu,
               plan.full_tunnel ? "full tunnel" : fmt::format("{} route(s)", plan.routes.size()),
+              plan.blocks_v4   ? " (IPv4 refused: no IPv4 address)"
+              : plan.blocks_v6 ? " (IPv6 refused: no IPv6 address)"
+                               : "",
               server_label_,
               opt_.proxy ? fmt::format(" through proxy {}", opt_.proxy->where()) : "",
               tls_->description());
@@ -384,13 +426,13 @@ Result<void> TunnelClient::apply_network() {
 }
 
 Result<void> TunnelClient::forward() {
-    auto loop = net::EventLoop::create();
-    if (!loop) return loop.error();
-    loop_.emplace(std::move(*loop));
-    if (auto r = loop_->add(socket_.get(), EPOLLIN, &socket_h_); !r) return r;
-    if (auto r = loop_->add(tun_->fd(), EPOLLIN, &tun_h_); !r) return r;
-    if (auto r = loop_->add(signals_->fd(), EPOLLIN, &signal_h_); !r) return r;
-
+    (void)loop_->modify(socket_.get(), EPOLLIN, &socket_h_);
+    socket_out_ = false;
+    forwarding_ = true;
+    struct Off {
+        bool& f;
+        ~Off() { f = false; }
+    } off{forwarding_};
     read_records();  // anything that arrived with the assignment
     while (!stop_ && !failure_) {
         auto now = Clock::now();
@@ -429,11 +471,16 @@ void TunnelClient::on_signal(uint32_t) {
 }
 
 void TunnelClient::on_socket(uint32_t events) {
+    if (!forwarding_) {
+        socket_ready_ = true;
+        return;
+    }
     if (events & EPOLLOUT) flush();
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) read_records();
 }
 
 void TunnelClient::on_tun(uint32_t) {
+    if (!forwarding_) return discard_tun();
     read_tun();
     flush();
 }
@@ -459,7 +506,7 @@ void TunnelClient::read_tun() {
         // and router-solicitation packets on the device, which the concentrator would drop).
         auto pkt = space.subspan(packet::kHeaderSize, *n);
         if (!source_ours(pkt) || !packet::IpPacket::parse(pkt)) {
-            ++dropped_foreign_source_;
+            refuse(pkt);
             continue;
         }
         // Only super-packets need their metadata carried; a single packet whose checksum the
@@ -473,14 +520,20 @@ void TunnelClient::read_tun() {
         if (plain) packet::write_header(space.data(), uint8_t(packet::EnvelopeType::ip_packet), *n);
         if (plain && session::classify(pkt, lane_policy_) == session::Lane::realtime) {
             // Voice, video, probes: ahead of all bulk (copied: small by definition).
-            if (!lanes_.realtime().append(space.first(packet::kHeaderSize + *n)))
+            if (!lanes_.realtime().append(space.first(packet::kHeaderSize + *n))) {
                 ++dropped_realtime_full_;
+            } else {
+                ++packets_up_;
+                bytes_up_ += *n;
+            }
             continue;
         }
         if (!bulk_room) {
             ++dropped_bulk_full_;
             continue;
         }
+        ++packets_up_;
+        bytes_up_ += *n;
         if (plain) {
             bulk.commit(packet::kHeaderSize + *n);
         } else {  // offloads are only on when the concentrator takes type 0x90
@@ -505,7 +558,9 @@ void TunnelClient::read_records() {
         if (r.status == tls::TlsStatus::ok) {
             total += r.bytes;
             out_.clear();
-            core_.on_bytes({rx_buf_.get(), r.bytes}, Clock::now(), out_);
+            auto now = Clock::now();
+            core_.on_bytes({rx_buf_.get(), r.bytes}, now, out_);
+            if (out_.peer_timestamp_us) lanes_.on_peer_timestamp(now, *out_.peer_timestamp_us);
             handle_output();
             continue;
         }
@@ -526,8 +581,12 @@ void TunnelClient::read_records() {
 void TunnelClient::handle_output() {
     for (const auto& pkt : out_.to_tun) {
         if (!pkt.offload.plain() && !tun_->offload()) continue;  // we did not offer offloads
-        if (auto r = tun_->write(pkt.bytes, pkt.offload); !r)
+        if (auto r = tun_->write(pkt.bytes, pkt.offload); !r) {
             log::debug("TUN write: {}", r.error().message);
+            continue;
+        }
+        ++packets_down_;
+        bytes_down_ += pkt.bytes.size();
     }
     if (!out_.to_peer.empty()) lanes_.realtime().append(out_.to_peer);  // control goes first
     if (out_.closed) {
@@ -569,6 +628,134 @@ void TunnelClient::set_socket_events(bool want_out) {
 
 void TunnelClient::fail(Error e) {
     if (!failure_) failure_ = std::move(e);
+}
+
+void TunnelClient::apply_dns() {
+    const auto& a = core_.assignment();
+    dns_.reset();
+    if (plan_.dns_servers.empty() && a.dns_search.empty()) {
+        dns_note_ = "none assigned";
+        return;
+    }
+    if (opt_.dns == os::DnsMode::off) {
+        dns_note_ = "not applied (--dns off)";
+        log::info("DNS: the concentrator assigned DNS settings; not applied (--dns off)");
+        return;
+    }
+    os::DnsSettings settings{plan_.dns_servers, a.dns_search, plan_.full_tunnel};
+    auto d =
+        os::DnsConfig::apply(opt_.dns, {opt_.state_dir, tun_->name()}, tun_->ifindex(), settings);
+    if (!d) {
+        dns_note_ = fmt::format("not applied: {}", d.error().message);
+        log::warn("DNS settings not applied: {}", d.error().message);
+        return;
+    }
+    dns_.emplace(std::move(*d));
+    std::string servers;
+    for (const auto& x : settings.servers)
+        servers += fmt::format(" {}", x);
+    std::string search;
+    for (const auto& x : settings.search)
+        search += " " + x;
+    dns_note_ = fmt::format("{}: servers{}{}", dns_->describe(), servers.empty() ? " -" : servers,
+                            search.empty() ? "" : ", search" + search);
+    log::info("DNS applied via {}", dns_note_);
+}
+
+void TunnelClient::drop_privileges() {
+    if (!opt_.drop_privileges || privileges_dropped_ || ::geteuid() != 0) return;
+    // Routes on reconnect (the concentrator's pin) and at exit, resolved's per-link settings:
+    // CAP_NET_ADMIN. resolv.conf and the state files are root's own files: uid 0 stays.
+    static constexpr std::array<cap_value_t, 1> keep{CAP_NET_ADMIN};
+    if (auto r = os::drop_privileges("", keep); !r) {
+        log::warn("{}; continuing with full privileges", r.error().message);
+        return;
+    }
+    privileges_dropped_ = true;
+    log::info("privileges dropped: {}", os::describe_credentials());
+}
+
+Result<void> TunnelClient::open_status_socket() {
+    control::ControlServerOptions o;
+    o.path = fmt::format("{}/{}.sock", opt_.state_dir, opt_.tun_name);
+    o.owner_name = "porthole";
+    o.mode = 0600;
+    if (opt_.status_gid) {
+        // The user who ran sudo may ask without sudo: their group gets rw on the socket.
+        if (const group* g = ::getgrgid(*opt_.status_gid); g != nullptr) {
+            o.group = g->gr_name;
+            o.mode = 0660;
+        }
+    }
+    o.max_clients = 4;
+    o.max_reply = 64 * 1024;
+    auto server = control::ControlServer::create(*loop_, o, [this](std::string_view req) {
+        if (req == "status" || req == "status json") return to_json(status());
+        return std::string("{\"error\":\"unknown request; try 'status'\"}\n");
+    });
+    if (!server) {
+        // The tunnel matters more than its status: run without the socket.
+        log::warn("no status socket: {}", server.error().message);
+        return ok();
+    }
+    status_server_ = std::move(*server);
+    log::debug("status socket {}", status_server_->path());
+    return ok();
+}
+
+ClientStatus TunnelClient::status() const {
+    ClientStatus s;
+    s.state = state_;
+    s.server = opt_.proxy ? fmt::format("{} through proxy {}", server_label_, opt_.proxy->where())
+                          : server_label_;
+    s.tun = tun_ ? tun_->name() : opt_.tun_name;
+    if (applied_assignment_) {
+        for (const auto& p : plan_.addresses)
+            s.addresses.push_back(fmt::format("{}", p));
+        s.mode =
+            plan_.full_tunnel ? "full tunnel" : fmt::format("{} route(s)", plan_.routes.size());
+    }
+    s.since_unix = state_since_;
+    s.up_since_unix = std::string_view(state_) == "up" ? up_since_ : 0;
+    s.pid = uint64_t(::getpid());
+    s.bytes_up = bytes_up_;
+    s.packets_up = packets_up_;
+    s.bytes_down = bytes_down_;
+    s.packets_down = packets_down_;
+    s.reconnects = reconnects_;
+    s.refused = refused_;
+    s.last_error = last_error_;
+    if (auto rtt = core_.last_rtt())
+        s.rtt_ms = std::chrono::duration<double, std::milli>(*rtt).count();
+    s.dns = dns_note_;
+    return s;
+}
+
+void TunnelClient::set_state(const char* state) {
+    if (std::string_view(state) == state_) return;
+    state_ = state;
+    state_since_ = unix_now();
+}
+
+void TunnelClient::refuse(std::span<const std::byte> pkt) {
+    // Full tunnel, and the packet's family has no address: it was routed here only so that it
+    // cannot go around the tunnel. Tell the sender at once rather than let it time out.
+    auto ip = packet::IpPacket::parse(pkt);
+    bool blocked = ip && (ip->family() == IpFamily::v4 ? plan_.blocks_v4 : plan_.blocks_v6);
+    if (!blocked) {
+        ++dropped_foreign_source_;
+        return;
+    }
+    std::array<std::byte, kMaxRefusalSize> reply;
+    size_t n = make_refusal(pkt, reply);
+    if (n == 0 || !tun_->write(std::span<const std::byte>(reply.data(), n))) {
+        ++dropped_foreign_source_;
+        return;
+    }
+    if (refused_++ == 0)
+        log::info("refusing {} traffic: the concentrator assigned no {} address (first: to {})",
+                  ip->family() == IpFamily::v4 ? "IPv4" : "IPv6",
+                  ip->family() == IpFamily::v4 ? "IPv4" : "IPv6", ip->destination());
 }
 
 }  // namespace porthole::client

@@ -22,7 +22,11 @@
 #include "base/ip_address.hpp"
 #include "base/result.hpp"
 #include "client/client_options.hpp"
+#include "client/client_status.hpp"
+#include "client/network_plan.hpp"
+#include "control/control_server.hpp"
 #include "net/event_loop.hpp"
+#include "os/dns_config.hpp"
 #include "session/backoff.hpp"
 #include "session/client_session.hpp"
 #include "session/lane.hpp"
@@ -57,6 +61,12 @@ private:
     [[nodiscard]] const char* peer_kind() const;
     Result<void> configure();
     Result<void> apply_network();
+    void apply_dns();
+    void drop_privileges();
+    Result<void> open_status_socket();
+    [[nodiscard]] ClientStatus status() const;
+    void set_state(const char* state);
+    void refuse(std::span<const std::byte> packet);
     Result<void> forward();
     // Waits for the socket (read, or write too) or a signal, until deadline.
     enum class Wait { ready, signal, timeout };
@@ -80,20 +90,24 @@ private:
     std::optional<tun::TunDevice> tun_;
     std::optional<tun::Netlink> netlink_;
     std::vector<tun::NetlinkHandle> applied_;  // removed in reverse order on destruction
+    NetworkPlan plan_;                         // of the applied assignment
+    std::optional<os::DnsConfig> dns_;         // restored before the routes go
+    std::string dns_note_;                     // for status: how DNS was applied, or why not
+    bool privileges_dropped_ = false;
     std::optional<tun::RouteSpec> to_server_;
     Fd socket_;
     std::optional<tls::TlsConnection> tls_;
     std::optional<net::SignalFd> signals_;
-    std::optional<net::EventLoop> loop_;
+    std::optional<net::EventLoop> loop_;  // one for the whole run (status socket included)
+    std::unique_ptr<control::ControlServer> status_server_;
     session::ClientSession::Options core_options_;
     session::ClientSession core_;
     session::Backoff backoff_;
     std::vector<std::byte> session_token_;
     std::optional<packet::ConfigAssign> applied_assignment_;
     bool ever_up_ = false;
-    bool fatal_ = false;
-    bool tun_offload_capable_ = false;  // the device accepted offloads at creation  // the last
-                                        // failure is not worth a reconnect
+    bool fatal_ = false;                // the last failure is not worth a reconnect
+    bool tun_offload_capable_ = false;  // the device accepted offloads at creation
     session::ClientOutput out_;
     tunnel::SendLanes lanes_;
     session::LanePolicy lane_policy_;
@@ -101,7 +115,15 @@ private:
     std::unique_ptr<std::byte[]> scratch_;  // a TUN packet that will not be queued
     Handler socket_h_, tun_h_, signal_h_;
     bool socket_out_ = false;
+    bool socket_ready_ = false;  // the socket had an event while not forwarding (wait_socket)
+    bool forwarding_ = false;
     bool stop_ = false;
+    const char* state_ = "connecting";
+    int64_t state_since_ = 0, up_since_ = 0;  // unix seconds
+    uint64_t reconnects_ = 0;
+    std::string last_error_;
+    uint64_t bytes_up_ = 0, packets_up_ = 0, bytes_down_ = 0, packets_down_ = 0;
+    uint64_t refused_ = 0;  // answered "administratively prohibited" (family without address)
     uint64_t dropped_foreign_source_ = 0;
     uint64_t dropped_while_down_ = 0;
     uint64_t dropped_realtime_full_ = 0;

@@ -132,6 +132,24 @@ std::string describe(const Close& c) {
     return out;
 }
 
+bool valid_domain_name(std::string_view name) {
+    if (name.empty() || name.size() > kMaxDomainName) return false;
+    if (name.back() == '.') name.remove_suffix(1);
+    if (name.empty()) return false;
+    size_t label = 0;
+    for (char c : name) {
+        if (c == '.') {
+            if (label == 0) return false;
+            label = 0;
+            continue;
+        }
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_';
+        if (!ok || ++label > 63) return false;
+    }
+    return label > 0;
+}
+
 bool is_control_type(uint8_t t) {
     return t >= uint8_t(EnvelopeType::config_request) && t <= uint8_t(EnvelopeType::close);
 }
@@ -155,6 +173,8 @@ void encode(const ControlMessage& msg, std::vector<std::byte>& out) {
             w.prefix(Attr::route, r);
         for (auto& d : as->dns)
             w.address(Attr::dns_server, d);
+        for (auto& d : as->dns_search)
+            w.bytes(Attr::dns_search, std::as_bytes(std::span(d.data(), d.size())));
         w.u16(Attr::mtu, as->mtu);
         w.u16(Attr::keepalive_interval, as->keepalive_s);
         if (!as->session_token.empty()) w.bytes(Attr::session_token, as->session_token);
@@ -237,6 +257,16 @@ Result<ControlMessage> decode(uint8_t type, std::span<const std::byte> payload) 
                             auto d = address_from(v, "DNS server");
                             if (!d) return d.error();
                             m.dns.push_back(*d);
+                            break;
+                        }
+                        case Attr::dns_search: {
+                            std::string_view name(reinterpret_cast<const char*>(v.data()),
+                                                  v.size());
+                            if (!valid_domain_name(name))
+                                return make_error("DNS search domain: not a domain name");
+                            if (m.dns_search.size() == kMaxDnsSearch)
+                                return make_error("more than {} DNS search domains", kMaxDnsSearch);
+                            m.dns_search.emplace_back(name);
                             break;
                         }
                         case Attr::mtu:

@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -31,6 +32,7 @@ enum class Attr : uint8_t {
     dns_server = 0x13,          // 4 or 16 octets; repeatable
     mtu = 0x14,                 // u16
     keepalive_interval = 0x15,  // u16 seconds
+    dns_search = 0x16,          // UTF-8 domain name (LDH labels), <= 253 octets; repeatable
     timestamp = 0x20,           // u64 microseconds of the sender's clock (keep-alive)
     reason_code = 0x30,         // u16 (CloseReason)
     reason_text = 0x31,         // UTF-8, <= 512 octets
@@ -61,6 +63,13 @@ enum class CloseReason : uint16_t {
 
 inline constexpr size_t kMaxTokenSize = 64;
 inline constexpr size_t kMaxReasonText = 512;
+inline constexpr size_t kMaxDomainName = 253;
+inline constexpr size_t kMaxDnsSearch = 16;  // search domains in one assignment
+
+// A search domain the UE may write into its resolver configuration: 1..253 octets of dot-separated
+// labels of 1..63 letters, digits, '-' or '_', with an optional final dot. Anything else (spaces,
+// control characters, empty labels) is refused, so a domain can never break a resolv.conf line.
+[[nodiscard]] bool valid_domain_name(std::string_view name);
 
 struct ConfigRequest {
     uint8_t version = kProtocolVersion;
@@ -75,6 +84,7 @@ struct ConfigAssign {
     std::optional<Prefix> ipv6;
     std::vector<Prefix> routes;  // empty: full tunnel
     std::vector<IpAddress> dns;
+    std::vector<std::string> dns_search;  // search domains, in order (valid_domain_name)
     uint16_t mtu = 1400;
     uint16_t keepalive_s = 20;
     std::vector<std::byte> session_token;

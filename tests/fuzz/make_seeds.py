@@ -49,6 +49,7 @@ SEEDS = {
     "control_message_fuzz": {
         "config_request": CONFIG_REQUEST,
         "config_assign": CONFIG_ASSIGN + attr(0x77, b"future"),
+        "config_assign_dns_search": CONFIG_ASSIGN + attr(0x16, b"lab.example") + attr(0x16, b"corp."),
         "keepalive": KEEPALIVE,
         "close": CLOSE,
     },

@@ -3,6 +3,8 @@
 // decoder is checked against the documented layout, not against its own encoder only.
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+
 #include <random>
 #include <string>
 #include <vector>
@@ -67,6 +69,7 @@ ConfigAssign full_assign() {
     a.ipv6 = P("fd00:1::7/64");
     a.routes = {P("10.0.0.0/8"), P("192.168.0.0/16"), P("2001:db8::/32"), P("0.0.0.0/0")};
     a.dns = {A("198.18.0.1"), A("fd00:1::1")};
+    a.dns_search = {"corp.example", "lab.example."};
     a.mtu = 1380;
     a.keepalive_s = 25;
     a.session_token = token(64, 3);
@@ -308,6 +311,57 @@ TEST_CASE("control: decode errors") {
     }
 }
 
+TEST_CASE("control: DNS search domains (0x16): layout, order, bounds") {
+    auto text = [](std::string_view s) {
+        return Bytes(reinterpret_cast<const std::byte*>(s.data()),
+                     reinterpret_cast<const std::byte*>(s.data() + s.size()));
+    };
+    AttrBuilder base;
+    base.raw(0x10, {10, 0, 0, 2, 24}).raw(0x14, {5, 0x78});
+    SUBCASE("repeatable, kept in order and byte for byte") {
+        AttrBuilder b = base;
+        b.bytes(0x16, text("b.example")).bytes(0x16, text("A-1.Example.")).bytes(0x16, text("x_y"));
+        auto m = decode(kAssign, b.out);
+        REQUIRE(m.has_value());
+        CHECK(std::get<ConfigAssign>(*m).dns_search ==
+              std::vector<std::string>{"b.example", "A-1.Example.", "x_y"});
+    }
+    SUBCASE("anything that could break a resolver configuration line is refused") {
+        for (std::string_view bad : {"", ".", "a..b", ".a", "a b", "a\nnameserver 1.2.3.4", "a\tb",
+                                     "a;b", "a/b", "é.example"}) {
+            AttrBuilder b = base;
+            std::string s(bad);
+            b.bytes(0x16, text(s));
+            CAPTURE(s);
+            CHECK(contains(error_of(kAssign, b.out), "search domain"));
+        }
+        AttrBuilder nul = base;
+        nul.bytes(0x16, text(std::string("a\0b", 3)));
+        error_of(kAssign, nul.out);
+    }
+    SUBCASE("label and name lengths") {
+        std::string label63(63, 'a'), label64(64, 'a');
+        CHECK(valid_domain_name(label63 + ".example"));
+        CHECK_FALSE(valid_domain_name(label64 + ".example"));
+        std::string name253;
+        while (name253.size() + 4 <= 253)
+            name253 += "abc.";
+        name253 += std::string(253 - name253.size(), 'z');
+        REQUIRE(name253.size() == 253);
+        CHECK(valid_domain_name(name253));
+        CHECK_FALSE(valid_domain_name(name253 + "z"));
+        CHECK(valid_domain_name("example."));
+    }
+    SUBCASE("at most kMaxDnsSearch of them") {
+        AttrBuilder b = base;
+        for (size_t i = 0; i < kMaxDnsSearch; ++i)
+            b.bytes(0x16, text("d" + std::to_string(i) + ".example"));
+        CHECK(decode(kAssign, b.out).has_value());
+        b.bytes(0x16, text("one-more.example"));
+        CHECK(contains(error_of(kAssign, b.out), "search domains"));
+    }
+}
+
 TEST_CASE("control: keep-alive and close tolerate missing attributes") {
     auto k = decode(kKaReq, {});
     REQUIRE(k.has_value());
@@ -340,6 +394,8 @@ TEST_CASE("control: random messages round trip") {
             a.routes.push_back(rprefix(rng() % 2).network());
         for (size_t n = rng() % 4; n > 0; --n)
             a.dns.push_back(rprefix(rng() % 2).addr);
+        for (size_t n = rng() % 3; n > 0; --n)
+            a.dns_search.push_back(fmt::format("d{}.example", rng() % 1000));
         a.mtu = uint16_t(576 + rng() % (65536 - 576));
         a.keepalive_s = uint16_t(rng());
         a.session_token = token(rng() % 65, uint8_t(i));

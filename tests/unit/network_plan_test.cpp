@@ -107,14 +107,98 @@ TEST_CASE("plan_network: full tunnel, IPv4 and IPv6, server reached over IPv6") 
     }
 }
 
-TEST_CASE("plan_network: full tunnel, IPv4 only, IPv6 server needs no pin") {
+TEST_CASE("plan_network: full tunnel, IPv4 only, IPv6 server is pinned (guards catch IPv6)") {
     RouteSpec to_server;
     to_server.dst = P("2001:db8::7/128");
+    to_server.gateway = A("fe80::1");
     to_server.ifindex = 2;
     auto plan = plan_network(assign(true, false), kTun, to_server);
-    REQUIRE(plan.routes.size() == 2);
-    for (auto& r : plan.routes)
-        CHECK(is_tunnel_route(r));
+    REQUIRE(plan.routes.size() == 3);
+    CHECK(plan.routes[0].dst == P("2001:db8::7/128"));
+    CHECK(plan.routes[0].ifindex == 2);
+    CHECK(tunnel_prefixes(plan) == std::vector<Prefix>{P("0.0.0.0/1"), P("128.0.0.0/1")});
+    REQUIRE(plan.guard_routes.size() == 2);
+    CHECK(plan.blocks_v6);
+}
+
+TEST_CASE("plan_network: full tunnel never lets a family without an address around the tunnel") {
+    auto to_server = path_to("203.0.113.7/32", "192.168.1.1", 3);
+    std::mt19937_64 rng(5);
+    auto rand6 = [&] {
+        std::array<std::byte, 16> b{};
+        for (auto& x : b)
+            x = std::byte(rng());
+        return IpAddress::v6_bytes(b);
+    };
+    auto guarded = [](const NetworkPlan& plan, const IpAddress& a) {
+        int n = 0;
+        for (auto& r : plan.guard_routes)
+            if (r.ifindex == kTun && !r.gateway && r.dst.contains(a)) ++n;
+        return n;
+    };
+    SUBCASE("IPv4 only: every IPv6 address goes into the TUN device (and is refused there)") {
+        auto plan = plan_network(assign(true, false), kTun, to_server);
+        CHECK(plan.blocks_v6);
+        CHECK_FALSE(plan.blocks_v4);
+        CHECK(plan.guard_routes.size() == 2);
+        for (int i = 0; i < 1000; ++i) {
+            auto a = rand6();
+            CHECK(guarded(plan, a) + tunnel_routes_covering(plan, a) == 1);
+        }
+    }
+    SUBCASE("IPv6 only: every IPv4 address goes into the TUN device") {
+        auto plan = plan_network(assign(false, true), kTun, to_server);
+        CHECK(plan.blocks_v4);
+        CHECK_FALSE(plan.blocks_v6);
+        for (int i = 0; i < 1000; ++i) {
+            auto a = IpAddress::v4(uint32_t(rng()));
+            if (a == A("203.0.113.7")) continue;
+            CHECK(guarded(plan, a) == 1);
+        }
+        // the IPv4 concentrator is caught by the guards, so it is pinned to its path
+        REQUIRE_FALSE(plan.routes.empty());
+        CHECK(plan.routes[0].dst == P("203.0.113.7/32"));
+        CHECK(plan.routes[0].gateway == A("192.168.1.1"));
+    }
+    SUBCASE("dual stack: nothing to guard") {
+        auto plan = plan_network(assign(true, true), kTun, to_server);
+        CHECK(plan.guard_routes.empty());
+        CHECK_FALSE(plan.blocks_v4);
+        CHECK_FALSE(plan.blocks_v6);
+    }
+    SUBCASE("split tunnel: no guards (the rest of the traffic goes around by design)") {
+        auto plan = plan_network(assign(true, false, {P("10.0.0.0/8")}), kTun, to_server);
+        CHECK(plan.guard_routes.empty());
+        CHECK_FALSE(plan.blocks_v6);
+    }
+}
+
+TEST_CASE("plan_network: DNS servers") {
+    auto to_server = path_to("203.0.113.7/32", "192.168.1.1", 3);
+    SUBCASE("only servers of an assigned family, each once, in order") {
+        auto a = assign(true, false);
+        a.dns = {A("10.9.9.9"), A("fd00::53"), A("10.8.8.8"), A("10.9.9.9")};
+        auto plan = plan_network(a, kTun, to_server);
+        CHECK(plan.dns_servers == std::vector<IpAddress>{A("10.9.9.9"), A("10.8.8.8")});
+        CHECK(plan.routes.size() == 3);  // full tunnel: no host routes needed
+    }
+    SUBCASE("split tunnel: servers outside the pushed routes get host routes into the tunnel") {
+        auto a = assign(true, true, {P("10.0.0.0/8")});
+        a.dns = {A("10.0.0.53"), A("192.0.2.53"), A("fd00:99::53")};
+        auto plan = plan_network(a, kTun, to_server);
+        CHECK(tunnel_prefixes(plan) ==
+              std::vector<Prefix>{P("10.0.0.0/8"), P("192.0.2.53/32"), P("fd00:99::53/128")});
+        for (auto& d : a.dns)
+            CHECK(tunnel_routes_covering(plan, d) == 1);
+    }
+    SUBCASE("a DNS server on the concentrator's own address does not capture the session") {
+        auto a = assign(true, false, {P("10.0.0.0/8")});
+        a.dns = {A("203.0.113.7")};
+        auto plan = plan_network(a, kTun, to_server);
+        CHECK(tunnel_prefixes(plan) == std::vector<Prefix>{P("10.0.0.0/8")});
+        CHECK(plan.routes.size() == 1);
+        CHECK(plan.dns_servers == a.dns);
+    }
 }
 
 TEST_CASE("plan_network: the pin is a host route even if the path given was wider") {
@@ -164,5 +248,8 @@ TEST_CASE("plan_network: IPv6-only assignment") {
     auto plan = plan_network(assign(false, true), kTun, to_server);
     CHECK(plan.addresses == std::vector<Prefix>{P("fd00::2/64")});
     CHECK(tunnel_prefixes(plan) == std::vector<Prefix>{P("::/1"), P("8000::/1")});
-    CHECK(plan.routes.size() == 2);  // IPv4 server: not captured, no pin
+    // the IPv4 server is caught by the IPv4 guard routes: pinned to its path
+    REQUIRE(plan.routes.size() == 3);
+    CHECK(plan.routes[0].dst == P("198.51.100.1/32"));
+    CHECK(plan.guard_routes.size() == 2);
 }
