@@ -138,7 +138,7 @@ bash "$SCRIPTS/pki.sh" "$PKI" | sed 's/^/   /'
 heading "4. start portholed (in $NS_CONC) and porthole (in $NS_UE)"
 ip netns exec "$NS_CONC" "$PORTHOLED_BIN" --listen "$CONC_ADDR:443" --cert "$PKI/server.pem" \
   --key "$PKI/server.key" --client-ca "$PKI/ca.pem" --pool 100.64.0.0/24 --nat-egress conc-op \
-  --tun-name portholed0 </dev/null >"$WORK/portholed.log" 2>&1 &
+  --tun-name portholed0 --control-socket "$WORK/portholed.sock" </dev/null >"$WORK/portholed.log" 2>&1 &
 PORTHOLED_PID=$!
 PIDS+=("$PORTHOLED_PID")
 wait_log "$WORK/portholed.log" "listening on" 15 "$PORTHOLED_PID" || die "portholed did not report 'listening on' within 15 s"

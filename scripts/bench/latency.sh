@@ -114,7 +114,8 @@ raw_down() { bash "$LAB_SH" close >/dev/null; }
 porthole_up() {
   b_start "$NS_CONC" "$BENCH_WORK/portholed.log" "$PORTHOLED_BIN" --listen "$CONC_ADDR:443" \
     --cert "$PKI/server.pem" --key "$PKI/server.key" --client-ca "$PKI/ca.pem" \
-    --pool 100.64.0.0/24 --nat-egress conc-op --tun-name phlat0 --log-level info
+    --pool 100.64.0.0/24 --nat-egress conc-op --tun-name phlat0 --log-level info \
+    --control-socket "$BENCH_WORK/portholed.sock"
   SERVER_PID=$B_PID
   b_wait_log "$BENCH_WORK/portholed.log" "listening on" 15 "$SERVER_PID" || { tail -n 5 "$BENCH_WORK/portholed.log" >&2; return 1; }
   b_start "$NS_UE" "$BENCH_WORK/porthole.log" "$PORTHOLE_BIN" connect --server "$CONC_ADDR:443" \

@@ -98,7 +98,8 @@ IPERF_PORT=5201
 porthole_server() {
   b_start "$NS_CONC" "$BENCH_WORK/portholed.log" "$PORTHOLED_BIN" --listen "$CONC_ADDR:443" \
     --cert "$PKI/server.pem" --key "$PKI/server.key" --client-ca "$PKI/ca.pem" \
-    --pool 100.64.0.0/24 --nat-egress conc-op --tun-name phbench0 --log-level info
+    --pool 100.64.0.0/24 --nat-egress conc-op --tun-name phbench0 --log-level info \
+    --control-socket "$BENCH_WORK/portholed.sock"
   SERVER_PID=$B_PID
   b_wait_log "$BENCH_WORK/portholed.log" "listening on" 15 "$SERVER_PID" ||
     { tail -n 5 "$BENCH_WORK/portholed.log" >&2; b_die "portholed did not start"; }

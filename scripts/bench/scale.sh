@@ -90,7 +90,8 @@ iperf_real_ue() { # -> Gbit/s of one 5 s flow ue -> opnet through the real UE's 
 # ---------------------------------------------------------------- concentrator + a real UE
 b_start "$NS_CONC" "$BENCH_WORK/portholed.log" "$PORTHOLED_BIN" --listen "$CONC_ADDR:443" \
   --cert "$PKI/server.pem" --key "$PKI/server.key" --client-ca "$PKI/ca.pem" \
-  --pool 100.64.0.0/16 --max-sessions $((N + 64)) --nat-egress conc-op --tun-name phscale0 --log-level warn
+  --pool 100.64.0.0/16 --max-sessions $((N + 64)) --nat-egress conc-op --tun-name phscale0 --log-level warn \
+  --control-socket "$BENCH_WORK/portholed.sock"
 SERVER_PID=$B_PID
 sleep 0.3
 if ! kill -0 "$SERVER_PID" 2>/dev/null || ! wait_listen_on "$NS_CONC" t "$CONC_ADDR" 443 15; then

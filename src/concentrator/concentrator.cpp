@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -12,7 +13,12 @@
 #include <sstream>
 
 #include "base/log.hpp"
+#include "control/control_server.hpp"
+#include "control/metrics_server.hpp"
+#include "control/report.hpp"
 #include "net/tcp_socket.hpp"
+#include "os/process_memory.hpp"
+#include "os/systemd_notify.hpp"
 #include "packet/ip_packet.hpp"
 #include "session/lease_file.hpp"
 
@@ -46,8 +52,8 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
     if (opt.max_envelope < size_t(opt.mtu) + packet::kHeaderSize)
         return make_error("max-envelope {} is smaller than mtu {} + 3", opt.max_envelope, opt.mtu);
 
-    auto tls =
-        tls::TlsContext::server({opt.cert_file, opt.key_file, opt.client_ca_file, opt.tls_min});
+    auto tls = tls::TlsContext::server(
+        {opt.cert_file, opt.key_file, opt.client_ca_file, opt.tls_min, opt.crl_file});
     if (!tls) return tls.error();
     auto loop = net::EventLoop::create();
     if (!loop) return loop.error();
@@ -136,6 +142,26 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
     }
     if (auto r = c->loop_.add(c->tun_.fd(), EPOLLIN, &c->tun_h_); !r) return r.error();
     if (auto r = c->loop_.add(c->signals_.fd(), EPOLLIN, &c->signals_h_); !r) return r.error();
+    Concentrator* self = c.get();
+    if (!opt.control_socket.empty()) {
+        control::ControlServerOptions co;
+        co.path = opt.control_socket;
+        co.group = opt.control_group;
+        auto cs = control::ControlServer::create(
+            c->loop_, co, [self](std::string_view req) { return self->handle_control(req); });
+        if (!cs) return cs.error();
+        c->control_ = std::move(*cs);
+        log::info("control socket {}{}", opt.control_socket,
+                  opt.control_group.empty() ? "" : fmt::format(" (group {})", opt.control_group));
+    }
+    if (opt.metrics_listen) {
+        auto ms = control::MetricsServer::create(c->loop_, *opt.metrics_listen, [self] {
+            return control::prometheus_text(self->status_report());
+        });
+        if (!ms) return ms.error();
+        c->metrics_ = std::move(*ms);
+        log::info("metrics on http://{}/metrics", *opt.metrics_listen);
+    }
     return c;
 }
 
@@ -166,6 +192,8 @@ int Concentrator::run() {
               opt_.nat_egress.empty() ? std::string("routed")
                                       : fmt::format("NAT via {}", opt_.nat_egress),
               opt_.mtu);
+    os::systemd::notify_ready();  // listeners accept, the TUN device is up
+    watchdog_ = os::systemd::watchdog_interval();
     auto next_tick = Clock::now();
     while (!stopping_) {
         auto now = Clock::now();
@@ -190,6 +218,7 @@ int Concentrator::run() {
     for (auto& l : listeners_)
         loop_.remove(l->fd.get());  // no new UEs while old ones leave
     listeners_.clear();
+    os::systemd::notify_stopping();
     log::info("shutting down: closing {} session(s)", conns_.size());
     for (auto& [id, c] : conns_)
         c->close(CloseReason::shutdown, "concentrator shutting down");
@@ -219,6 +248,7 @@ void Concentrator::accept_all(Listener& listener) {
         if (!fd->valid()) return;
         if (conns_.size() >= opt_.max_sessions) {
             log::warn("refusing {}: at the session limit ({})", peer, opt_.max_sessions);
+            handshakes_.add(control::HandshakeResult::server_full);
             continue;  // fd closes here
         }
         net::set_nodelay(fd->get());
@@ -235,7 +265,7 @@ void Concentrator::accept_all(Listener& listener) {
             log::warn("refusing {}: {}", peer, r.error().message);
             continue;
         }
-        log::debug("session {}: accepted {}", id, peer);
+        log::debug({{"sid", id}}, "session {}: accepted {}", id, peer);
         conns_.emplace(id, std::move(conn));
     }
 }
@@ -311,19 +341,25 @@ void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigReq
     // One live session per identity: a new connection replaces the old one cleanly.
     if (auto it = by_identity_.find(identity);
         it != by_identity_.end() && it->second != conn.id()) {
-        if (auto* old = find(it->second))
+        if (auto* old = find(it->second); old && old->live()) {
+            ++replaced_;
             old->close(CloseReason::replaced, "a newer connection for this identity took over");
+        }
     }
     packet::ConfigAssign a;
     if (pool4_) {
         auto addr = pool4_->allocate(identity);
-        if (!addr) return conn.refuse(CloseReason::pool_exhausted, "no free IPv4 address");
+        if (!addr) {
+            conn.count_handshake(control::HandshakeResult::pool_exhausted);
+            return conn.refuse(CloseReason::pool_exhausted, "no free IPv4 address");
+        }
         a.ipv4 = pool4_->with_pool_length(*addr);
     }
     if (pool6_) {
         auto addr = pool6_->allocate(identity);
         if (!addr) {
             if (a.ipv4) pool4_->release(a.ipv4->addr);
+            conn.count_handshake(control::HandshakeResult::pool_exhausted);
             return conn.refuse(CloseReason::pool_exhausted, "no free IPv6 address");
         }
         a.ipv6 = pool6_->with_pool_length(*addr);
@@ -331,6 +367,8 @@ void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigReq
     // The session token names this identity's lease; a UE that presents it is resuming.
     auto& token = tokens_[identity];
     bool resumed = !req.session_token.empty() && req.session_token == token;
+    if (resumed) ++resumed_;
+    conn.count_handshake(control::HandshakeResult::ok);
     if (token.empty()) {
         token.resize(16);
         RAND_bytes(reinterpret_cast<unsigned char*>(token.data()), int(token.size()));
@@ -339,6 +377,7 @@ void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigReq
     leases_dirty_ = true;
     a.routes = opt_.push_routes;
     a.dns = opt_.dns;
+    a.dns_search = opt_.dns_search;
     a.mtu = opt_.mtu;
     a.keepalive_s = opt_.keepalive_s;
     if ((req.capabilities & packet::cap_offload) && tun_.offload() &&
@@ -348,8 +387,9 @@ void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigReq
     if (a.ipv4) table_.insert(a.ipv4->addr, conn.id());
     if (a.ipv6) table_.insert(a.ipv6->addr, conn.id());
     by_identity_[identity] = conn.id();
-    log::info("session {} [{}]: {}{}{}", conn.id(), identity, resumed ? "resumed" : "assigned",
-              a.ipv4 ? fmt::format(" {}", *a.ipv4) : "", a.ipv6 ? fmt::format(" {}", *a.ipv6) : "");
+    log::info({{"sid", conn.id()}, {"identity", identity}}, "session {} [{}]: {}{}{}", conn.id(),
+              identity, resumed ? "resumed" : "assigned", a.ipv4 ? fmt::format(" {}", *a.ipv4) : "",
+              a.ipv6 ? fmt::format(" {}", *a.ipv6) : "");
     conn.assign(std::move(a));
 }
 
@@ -374,7 +414,15 @@ void Concentrator::on_session_end(UeConnection& conn) {
 void Concentrator::reap() {
     // Only what finished during this pass: no walk over every session.
     for (auto id : dead_) {
-        if (conns_.erase(id) > 0) trim_due_ = true;
+        auto it = conns_.find(id);
+        if (it == conns_.end()) continue;
+        // Its counters join those of the concentrator's past sessions.
+        ended_traffic_.add(it->second->traffic());
+        const auto& d = it->second->core().drops();
+        for (size_t r = 0; r < size_t(session::DropReason::count_); ++r)
+            ended_drops_.add(session::DropReason(r), d[session::DropReason(r)]);
+        conns_.erase(it);
+        trim_due_ = true;
     }
     dead_.clear();
 }
@@ -383,6 +431,21 @@ void Concentrator::tick(session::TimePoint now) {
     for (auto& [id, c] : conns_)
         c->on_timer(now);
     if (leases_dirty_) save_leases();
+    // Hand the pages of freed connections back to the system (at most once per tick): without
+    // it, glibc keeps them and RSS stays at the high-water mark of connection churn.
+    if (trim_due_) {
+        ::malloc_trim(0);
+        trim_due_ = false;
+    }
+    // systemd: keep-alive from the loop itself (a hung loop stops it), and the session count.
+    if (watchdog_ && now - watchdog_sent_ >= *watchdog_ / 2) {
+        os::systemd::notify_watchdog();
+        watchdog_sent_ = now;
+    }
+    if (!stopping_ && by_identity_.size() != status_sessions_) {
+        status_sessions_ = by_identity_.size();
+        os::systemd::notify_status(fmt::format("{} session(s)", status_sessions_));
+    }
 }
 
 Result<void> Concentrator::load_leases() {
@@ -446,7 +509,8 @@ void Concentrator::on_signal() {
             continue;
         }
         if (sig == SIGHUP) {
-            log::info("SIGHUP: configuration reload is not supported yet; ignored");
+            log::info("SIGHUP: reloading the configuration");
+            (void)reload_from_config();  // logs what changed, or why nothing did
             continue;
         }
         log::info("signal {}: stopping", sig);
@@ -464,7 +528,8 @@ void Concentrator::log_status() {
         for (size_t r = 0; r < size_t(session::DropReason::count_); ++r)
             total.add(session::DropReason(r), d[session::DropReason(r)]);
         const auto& a = c->core().assignment();
-        log::info("status: session {} [{}] {}{} from {}: received {} packets, spoofed {}", id,
+        log::info({{"sid", id}, {"identity", c->identity()}},
+                  "status: session {} [{}] {}{} from {}: received {} packets, spoofed {}", id,
                   c->identity(), a.ipv4 ? a.ipv4->addr.to_string() : "",
                   a.ipv6 ? fmt::format(" {}", a.ipv6->addr) : "", c->peer(),
                   c->core().packets_received(), d[session::DropReason::spoofed_source]);
@@ -474,11 +539,116 @@ void Concentrator::log_status() {
         drops += fmt::format(" {}={}", session::kDropReasonNames[r], total[session::DropReason(r)]);
     log::info("status: {} connection(s), {} session(s) established; drops:{}", conns_.size(),
               established, drops);
+    auto mem = read_process_memory();
+    log::info("status: memory: rss {} KiB, heap in use {} KiB, heap held {} KiB",
+              mem.rss_bytes / 1024, mem.heap_in_use / 1024, mem.heap_held / 1024);
 }
 
 UeConnection* Concentrator::find(session::SessionId id) {
     auto it = conns_.find(id);
     return it == conns_.end() ? nullptr : it->second.get();
+}
+
+}  // namespace porthole::concentrator
+
+namespace porthole::concentrator {
+
+control::StatusReport Concentrator::status_report() const {
+    control::StatusReport r;
+    r.version = std::string(control::porthole_version());
+    r.start_unix =
+        std::chrono::duration_cast<std::chrono::seconds>(started_wall_.time_since_epoch()).count();
+    r.uptime_s =
+        uint64_t(std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_).count());
+    r.connections = conns_.size();
+    r.max_sessions = opt_.max_sessions;
+    r.handshakes = handshakes_;
+    r.traffic = ended_traffic_;
+    r.drops = drops_;
+    for (size_t i = 0; i < size_t(session::DropReason::count_); ++i)
+        r.drops.add(session::DropReason(i), ended_drops_[session::DropReason(i)]);
+    for (const auto& [id, c] : conns_) {
+        if (c->established() && c->live()) ++r.sessions;
+        r.traffic.add(c->traffic());
+        const auto& d = c->core().drops();
+        for (size_t i = 0; i < size_t(session::DropReason::count_); ++i)
+            r.drops.add(session::DropReason(i), d[session::DropReason(i)]);
+    }
+    r.resumed = resumed_;
+    r.replaced = replaced_;
+    r.kicked = kicked_;
+    r.queue_delay = queue_delay_;
+    return r;
+}
+
+std::vector<control::SessionInfo> Concentrator::session_infos() const {
+    std::vector<control::SessionInfo> out;
+    out.reserve(conns_.size());
+    auto now = Clock::now();
+    auto wall = std::chrono::system_clock::now();
+    for (const auto& [id, c] : conns_) {
+        if (c->dead()) continue;
+        control::SessionInfo s;
+        s.id = id;
+        s.identity = c->identity();
+        s.state = c->state_name();
+        const auto& a = c->core().assignment();
+        if (c->core().state() != session::ServerSession::State::awaiting_config) {
+            if (a.ipv4) s.inner4 = a.ipv4->addr.to_string();
+            if (a.ipv6) s.inner6 = a.ipv6->addr.to_string();
+        }
+        s.outer = c->peer().to_string();
+        auto age = std::chrono::duration_cast<std::chrono::seconds>(now - c->accepted());
+        s.connected_s = uint64_t(std::max<int64_t>(0, age.count()));
+        s.since_unix =
+            std::chrono::duration_cast<std::chrono::seconds>(wall.time_since_epoch()).count() -
+            int64_t(s.connected_s);
+        s.traffic = c->traffic();
+        s.drops = c->core().drops();
+        s.rtt_us = c->rtt_us();
+        s.queue_delay_us = c->queue_delay_us();
+        s.queued_bytes = c->queued_bytes();
+        out.push_back(std::move(s));
+    }
+    std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.id < y.id; });
+    return out;
+}
+
+std::string Concentrator::handle_control(std::string_view request) {
+    // Fields are separated by tabs when the line has one (identities may contain spaces),
+    // else by spaces.
+    char sep = request.find('\t') != std::string_view::npos ? '\t' : ' ';
+    std::vector<std::string_view> words;
+    for (size_t pos = 0; pos <= request.size();) {
+        size_t end = std::min(request.find(sep, pos), request.size());
+        if (end > pos) words.push_back(request.substr(pos, end - pos));
+        pos = end + 1;
+    }
+    std::string_view cmd = words.empty() ? std::string_view() : words[0];
+    if (cmd == "status" && words.size() == 1) return control::status_json(status_report());
+    if (cmd == "sessions" && words.size() == 1) return control::sessions_json(session_infos());
+    if (cmd == "kick" && (words.size() == 2 || words.size() == 3)) {
+        std::string identity(words[1]);
+        auto it = by_identity_.find(identity);
+        UeConnection* conn = it == by_identity_.end() ? nullptr : find(it->second);
+        if (!conn || !conn->live())
+            return control::error_json(fmt::format("no session for identity '{}'", identity));
+        std::string reason =
+            words.size() == 3 ? std::string(words[2]) : std::string("disconnected by the operator");
+        auto id = conn->id();
+        log::info({{"sid", id}, {"identity", identity}},
+                  "session {} [{}]: kicked by the operator ({})", id, identity, reason);
+        ++kicked_;
+        conn->close(CloseReason::admin, reason);
+        return control::ok_json(fmt::format("kicked session {} [{}]", id, identity));
+    }
+    if (cmd == "reload" && words.size() == 1) {
+        auto r = reload_from_config();
+        if (!r) return control::error_json(r.error().message);
+        return control::ok_json(*r);
+    }
+    return control::error_json(
+        "unknown request (expected: status, sessions, kick IDENTITY [REASON], reload)");
 }
 
 }  // namespace porthole::concentrator

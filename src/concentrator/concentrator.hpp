@@ -13,6 +13,7 @@
 //   4. after the batch every touched session flushes: many envelopes per TLS record.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -21,6 +22,7 @@
 #include "concentrator/concentrator_options.hpp"
 #include "concentrator/decoy_web.hpp"
 #include "concentrator/ue_connection.hpp"
+#include "control/stats.hpp"
 #include "net/event_loop.hpp"
 #include "net/nat_table.hpp"
 #include "session/address_pool.hpp"
@@ -32,6 +34,11 @@
 #include "tun/netlink.hpp"
 #include "tun/tun_device.hpp"
 
+namespace porthole::control {
+class ControlServer;
+class MetricsServer;
+}  // namespace porthole::control
+
 namespace porthole::concentrator {
 
 class Concentrator {
@@ -42,6 +49,16 @@ public:
 
     // Runs until SIGINT/SIGTERM. Returns the process exit code.
     int run();
+
+    // Where a reload gets fresh options (portholed: parse the command line and --config again).
+    using ReloadSource = std::function<Result<ConcentratorOptions>()>;
+    void set_reload_source(ReloadSource source) { reload_source_ = std::move(source); }
+    // Applies what can change while running (certificates, CRL, pool growth, limits, pushed
+    // settings, decoy) without dropping sessions; returns a one-line summary of what changed.
+    // A bad new configuration is refused with one line and nothing changes.
+    Result<std::string> reload(const ConcentratorOptions& fresh);
+    // SIGHUP and `portholectl reload`: runs the reload source, then reload(fresh).
+    Result<std::string> reload_from_config();
 
     // --- used by UeConnection ---
     net::EventLoop& loop() { return loop_; }
@@ -61,6 +78,15 @@ public:
     session::DropCounters& drops() { return drops_; }
     [[nodiscard]] const DecoyWeb& decoy() const { return decoy_; }
     [[nodiscard]] const session::LanePolicy& lane_policy() const { return lane_policy_; }
+    // Statistics (portholectl, metrics): how handshakes ended, send-queue delay samples.
+    void count_handshake(control::HandshakeResult r) { handshakes_.add(r); }
+    control::DelayHistogram& queue_delay() { return queue_delay_; }
+
+    // --- the operator's view (src/control; docs/operations.md) ---
+    // One control-socket request line -> one JSON reply: status, sessions, kick, reload.
+    std::string handle_control(std::string_view request);
+    [[nodiscard]] control::StatusReport status_report() const;
+    [[nodiscard]] std::vector<control::SessionInfo> session_infos() const;
 
     static constexpr size_t kRxBufferSize = 64 * 1024;
 
@@ -123,6 +149,20 @@ private:
     TunReader tun_h_;
     Signals signals_h_;
     bool stopping_ = false;
+    ReloadSource reload_source_;
+    std::optional<std::chrono::microseconds> watchdog_;  // systemd WatchdogSec=, when set
+    session::TimePoint watchdog_sent_{};
+    size_t status_sessions_ = SIZE_MAX;  // the count last shown by `systemctl status`
+    // Statistics: counters of ended connections are added here when they are reaped.
+    control::HandshakeCounters handshakes_;
+    control::Traffic ended_traffic_;
+    session::DropCounters ended_drops_;
+    uint64_t resumed_ = 0, replaced_ = 0, kicked_ = 0;
+    control::DelayHistogram queue_delay_;
+    std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
+    session::TimePoint started_ = session::Clock::now();
+    std::unique_ptr<control::ControlServer> control_;  // destroyed before the loop
+    std::unique_ptr<control::MetricsServer> metrics_;
     size_t handshakes_failed_ = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "concentrator/ue_connection.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -22,6 +24,11 @@ constexpr size_t kReadBudget = 512 * 1024;            // per wake-up, then let o
 constexpr size_t kRealtimeQueue = 64 * 1024;          // real-time lane bound
 constexpr auto kLinger = std::chrono::seconds(2);     // drain time after our close
 constexpr auto kIdleAfter = std::chrono::seconds(2);  // then buffers are given back
+
+// sid= and identity= on every line about this connection (identity once TLS verified it).
+log::Fields session_fields(session::SessionId id, const std::string& identity) {
+    return {{"sid", id}, {"identity", identity}};
+}
 
 }  // namespace
 
@@ -63,11 +70,12 @@ void UeConnection::drive_handshake() {
             phase_ = Phase::session;
             identity_ = tls_.peer_identity();
             if (identity_.empty())
-                log::debug("{}: TLS up from {} ({}) without a client certificate", tag(), peer_,
+                log::debug(session_fields(id_, identity_),
+                           "{}: TLS up from {} ({}) without a client certificate", tag(), peer_,
                            tls_.description());
             else
-                log::info("{}: TLS up from {} ({}), identity '{}'", tag(), peer_,
-                          tls_.description(), identity_);
+                log::info(session_fields(id_, identity_), "{}: TLS up from {} ({}), identity '{}'",
+                          tag(), peer_, tls_.description(), identity_);
             want_write(false);
             read_records();  // the configuration request may already be buffered
             return;
@@ -76,8 +84,10 @@ void UeConnection::drive_handshake() {
         case tls::TlsStatus::want_write:
             return want_write(true);
         case tls::TlsStatus::closed:
+            count_handshake(control::HandshakeResult::peer_closed);
             return finish("peer closed during the TLS handshake", Linger::no);
         case tls::TlsStatus::failed:
+            count_handshake(control::classify_tls_failure(tls_.error()));
             return finish(fmt::format("TLS handshake failed: {}", tls_.error()), Linger::yes);
     }
 }
@@ -98,11 +108,14 @@ void UeConnection::read_records() {
             seen_bytes_ = true;
             if (identity_.empty()) {
                 // The tunnel needs a verified identity (the TLS layer only asked for one).
+                count_handshake(control::HandshakeResult::no_certificate);
                 return close(CloseReason::auth_failed, "a client certificate is required");
             }
             out_.clear();
             last_active_ = Clock::now();
             core_.on_bytes(buf.first(r.bytes), last_active_, out_);
+            if (out_.peer_timestamp_us)
+                lanes_.on_peer_timestamp(last_active_, *out_.peer_timestamp_us);
             handle_output();
             continue;
         }
@@ -120,10 +133,14 @@ void UeConnection::read_records() {
 }
 
 void UeConnection::handle_output() {
-    for (const auto& pkt : out_.to_tun)
+    for (const auto& pkt : out_.to_tun) {
+        ++traffic_.packets_up;
+        traffic_.bytes_up += pkt.bytes.size();
         owner_.deliver_to_tun(pkt);
+    }
     if (!out_.to_peer.empty() && !lanes_.realtime().append(out_.to_peer))
-        log::warn("{}: send queue full, control message lost", tag());
+        log::warn(session_fields(id_, identity_), "{}: send queue full, control message lost",
+                  tag());
     if (out_.config_request) {
         auto req = std::move(*out_.config_request);
         out_.config_request.reset();
@@ -140,6 +157,7 @@ void UeConnection::handle_output() {
 
 void UeConnection::answer_http(std::span<const std::byte> bytes) {
     decoy_ = true;
+    count_handshake(control::HandshakeResult::decoy);
     size_t room =
         DecoyWeb::kMaxRequestHead - std::min(http_request_.size(), DecoyWeb::kMaxRequestHead);
     http_request_.append(reinterpret_cast<const char*>(bytes.data()), std::min(bytes.size(), room));
@@ -149,7 +167,8 @@ void UeConnection::answer_http(std::span<const std::byte> bytes) {
     (void)tls_.write(std::as_bytes(std::span(response.data(), response.size())));
     flush();
     tls_.shutdown();
-    log::debug("{}: HTTP request from {} answered with the web page", tag(), peer_);
+    log::debug(session_fields(id_, identity_),
+               "{}: HTTP request from {} answered with the web page", tag(), peer_);
     finish("web request served", Linger::yes);
 }
 
@@ -161,7 +180,7 @@ void UeConnection::assign(packet::ConfigAssign assignment) {
     // Unacknowledged data older than the dead-peer time means the path is gone.
     net::set_user_timeout(socket_.get(), keepalive * (owner_.options().dead_after_missed + 1));
     if (!lanes_.realtime().append(out.to_peer))
-        log::warn("{}: send queue full at assignment", tag());
+        log::warn(session_fields(id_, identity_), "{}: send queue full at assignment", tag());
     dirty_ = false;
     flush();
 }
@@ -193,6 +212,9 @@ bool UeConnection::queue_packet(std::span<const std::byte> pkt) {
     packet::EnvelopeWriter w(space.data(), space.size());
     w.append(uint8_t(packet::EnvelopeType::ip_packet), pkt);
     q.commit(w.size());
+    ++traffic_.packets_down;
+    traffic_.bytes_down += pkt.size();
+    if (auto& s = realtime ? rt_sample_ : bulk_sample_; !s.active) sample_enqueue(s, q);
     return true;
 }
 
@@ -216,6 +238,9 @@ bool UeConnection::queue_packet(std::span<std::byte> pkt, const packet::OffloadH
         packet::write_header(space.data(), uint8_t(packet::EnvelopeType::ip_packet_offload),
                              pkt.size() + packet::kOffloadTrailerSize);
         bulk.commit(total);
+        ++traffic_.packets_down;
+        traffic_.bytes_down += pkt.size();
+        if (!bulk_sample_.active) sample_enqueue(bulk_sample_, bulk);
         return true;
     }
     // A UE without offloads gets MTU-sized packets, cut here.
@@ -230,7 +255,16 @@ void UeConnection::flush() {
     dirty_ = false;
     if (phase_ != Phase::session) return;
     bool had_data = !lanes_.idle();
-    auto st = lanes_.flush(tls_, Clock::now());
+    size_t rt_before = lanes_.realtime().size(), bulk_before = lanes_.bulk().size();
+    auto now = Clock::now();
+    auto st = lanes_.flush(tls_, now);
+    // What this flush wrote from each lane's head. flush() may also append (a keep-alive stamp
+    // to the real-time lane): the difference then undercounts by that much, never overcounts.
+    auto written = [](size_t before, size_t after) { return before > after ? before - after : 0; };
+    if (rt_sample_.active)
+        sample_written(rt_sample_, written(rt_before, lanes_.realtime().size()), now);
+    if (bulk_sample_.active)
+        sample_written(bulk_sample_, written(bulk_before, lanes_.bulk().size()), now);
     if (st == tunnel::SendLanes::Status::failed)
         return finish(
             fmt::format("TLS write error: {}", tls_.error().empty() ? "send failed" : tls_.error()),
@@ -248,8 +282,10 @@ void UeConnection::on_timer(session::TimePoint now) {
         return;
     }
     if (phase_ == Phase::handshake) {
-        if (now - accepted_ >= owner_.options().handshake_timeout)
+        if (now - accepted_ >= owner_.options().handshake_timeout) {
+            count_handshake(control::HandshakeResult::timeout);
             finish("TLS handshake timed out", Linger::no);
+        }
         return;
     }
     if (phase_ != Phase::session) return;
@@ -272,15 +308,18 @@ void UeConnection::want_write(bool on) {
 void UeConnection::finish(std::string_view why, Linger linger) {
     if (phase_ == Phase::dead || phase_ == Phase::draining) return;
     bool was_session = phase_ == Phase::session;
+    count_handshake(control::HandshakeResult::no_config);  // unless it ended otherwise before
     if (was_session && decoy_) {
-        log::debug("{}: {}", tag(), why);  // web visitors: not worth a line each at info
+        // Web visitors: not worth a line each at info.
+        log::debug(session_fields(id_, identity_), "{}: {}", tag(), why);
     } else if (was_session) {
         auto& d = core_.drops();
-        log::info("{}: ended: {} (received {} packets; dropped: spoofed {}, early {})", tag(), why,
+        log::info(session_fields(id_, identity_),
+                  "{}: ended: {} (received {} packets; dropped: spoofed {}, early {})", tag(), why,
                   core_.packets_received(), d[session::DropReason::spoofed_source],
                   d[session::DropReason::before_config]);
     } else {
-        log::warn("{}: {}", tag(), why);
+        log::warn(session_fields(id_, identity_), "{}: {}", tag(), why);
     }
     owner_.on_session_end(*this);  // the address and identity are free from now on
     if (linger == Linger::no) return end();
@@ -309,6 +348,57 @@ void UeConnection::end() {
     phase_ = Phase::dead;
     owner_.loop().remove(socket_.get());
     owner_.on_dead(*this);
+}
+
+}  // namespace porthole::concentrator
+
+namespace porthole::concentrator {
+
+void UeConnection::count_handshake(control::HandshakeResult r) {
+    if (handshake_counted_) return;
+    handshake_counted_ = true;
+    owner_.count_handshake(r);
+}
+
+void UeConnection::sample_enqueue(DelaySample& s, const ByteQueue& q) {
+    s.at = Clock::now();
+    s.ahead = q.size();
+    s.active = true;
+}
+
+void UeConnection::sample_written(DelaySample& s, size_t written, session::TimePoint now) {
+    if (written < s.ahead) {
+        s.ahead -= written;
+        return;
+    }
+    s.active = false;
+    auto us = uint64_t(std::max<int64_t>(
+        0, std::chrono::duration_cast<std::chrono::microseconds>(now - s.at).count()));
+    owner_.queue_delay().record(us);
+    qdelay_avg_us_ = (qdelay_avg_us_ * 7 + us) / 8;
+}
+
+std::optional<uint64_t> UeConnection::rtt_us() const {
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    if (!socket_ || ::getsockopt(socket_.get(), IPPROTO_TCP, TCP_INFO, &info, &len) < 0 ||
+        info.tcpi_rtt == 0)
+        return std::nullopt;
+    return info.tcpi_rtt;
+}
+
+const char* UeConnection::state_name() const {
+    switch (phase_) {
+        case Phase::handshake:
+            return "handshake";
+        case Phase::session:
+            return core_.established() ? "established" : "configuring";
+        case Phase::draining:
+            return "closing";
+        case Phase::dead:
+            break;
+    }
+    return "closed";
 }
 
 }  // namespace porthole::concentrator

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "base/fd.hpp"
 #include "base/ip_address.hpp"
+#include "control/stats.hpp"
 #include "net/event_loop.hpp"
 #include "session/server_session.hpp"
 #include "session/session_table.hpp"
@@ -53,6 +55,17 @@ public:
     void assign(packet::ConfigAssign assignment);
     void refuse(packet::CloseReason reason, std::string text);
 
+    // Statistics (portholectl sessions, metrics).
+    [[nodiscard]] const control::Traffic& traffic() const { return traffic_; }
+    [[nodiscard]] session::TimePoint accepted() const { return accepted_; }
+    [[nodiscard]] uint64_t queue_delay_us() const { return qdelay_avg_us_; }
+    [[nodiscard]] size_t queued_bytes() { return lanes_.realtime().size() + lanes_.bulk().size(); }
+    // The outer TCP connection's smoothed RTT (TCP_INFO), when the kernel has one.
+    [[nodiscard]] std::optional<uint64_t> rtt_us() const;
+    [[nodiscard]] const char* state_name() const;
+    // Records how this connection's way to a session ended (once; later calls are ignored).
+    void count_handshake(control::HandshakeResult r);
+
 private:
     enum class Phase { handshake, session, draining, dead };
     enum class Linger { no, yes };
@@ -85,6 +98,19 @@ private:
     bool seen_bytes_ = false;           // the first application bytes decided: tunnel or web
     bool decoy_ = false;                // the peer speaks HTTP: it gets the web page
     std::string http_request_;          // its request head so far (bounded)
+    // Statistics. Queue delay is sampled: one packet per lane at a time; `ahead` is the number
+    // of queued bytes up to and including it, reduced by what each flush writes.
+    struct DelaySample {
+        session::TimePoint at{};
+        size_t ahead = 0;
+        bool active = false;
+    };
+    void sample_enqueue(DelaySample& s, const ByteQueue& q);
+    void sample_written(DelaySample& s, size_t written, session::TimePoint now);
+    control::Traffic traffic_;
+    DelaySample rt_sample_, bulk_sample_;
+    uint64_t qdelay_avg_us_ = 0;
+    bool handshake_counted_ = false;
 };
 
 }  // namespace porthole::concentrator

@@ -11,6 +11,7 @@
 #
 # Environment (set by CTest, see CMakeLists.txt):
 #   PORTHOLE_BIN, PORTHOLED_BIN   the binaries under test
+#   PORTHOLECTL_BIN               portholectl (for portholectl_cmd)
 #   SCRIPTS_DIR                   <repo>/scripts (defaults to the one next to this file)
 #   T_TIMEOUT                     seconds after which a watchdog SIGTERMs the test (cleanup runs)
 # Exit codes: 0 pass, 1 fail, 77 skipped (not root / no netns support).
@@ -188,15 +189,20 @@ bg_in() {
 
 # start_portholed [--cert F --key F | --listen ADDR:PORT ... | --routed | extra args...]: start the
 # concentrator in conc with the lab PKI, pool $POOL and NAT egress conc-op (--routed: no
-# --nat-egress). --listen (repeatable) replaces the default $CONC_ADDR:443. Sets PORTHOLED_PID,
-# PORTHOLED_LOG, PORTHOLED_T0 (start time, epoch s). Waits (bounded) for "listening on".
+# --nat-egress). --listen (repeatable) replaces the default $CONC_ADDR:443. Its control socket is
+# $T_TMP/portholed.sock (PORTHOLED_SOCK; never the system's /run/porthole) unless the arguments
+# name one. Sets PORTHOLED_PID, PORTHOLED_LOG, PORTHOLED_T0 (start time, epoch s). Waits
+# (bounded) for "listening on".
 # try_start_portholed: the same, but returns 1 instead of failing the test.
 PORTHOLED_N=0
 try_start_portholed() {
   local cert=$PKI/server.pem key=$PKI/server.key nat=(--nat-egress conc-op) extra=() listen=()
+  local ctl=(--control-socket "$T_TMP/portholed.sock")
+  PORTHOLED_SOCK=$T_TMP/portholed.sock
   while (($#)); do
     case $1 in
       --cert) cert=$2; shift 2 ;;
+      --control-socket) ctl=(--control-socket "$2"); PORTHOLED_SOCK=$2; shift 2 ;;
       --key) key=$2; shift 2 ;;
       --listen) listen+=(--listen "$2"); shift 2 ;;
       --routed) nat=(); shift ;;
@@ -208,7 +214,7 @@ try_start_portholed() {
   PORTHOLED_T0=$(now_s)
   bg_in "$NS_CONC" "$T_TMP/portholed-$PORTHOLED_N.log" "$PORTHOLED_BIN" "${listen[@]}" \
     --cert "$cert" --key "$key" --client-ca "$PKI/ca.pem" --pool "$POOL" "${nat[@]}" \
-    --tun-name "$CONC_TUN" --log-level debug "${extra[@]}"
+    --tun-name "$CONC_TUN" --log-level debug "${ctl[@]}" "${extra[@]}"
   PORTHOLED_PID=$LAST_PID
   PORTHOLED_LOG=$LAST_LOG
   if ! wait_for_log "$PORTHOLED_LOG" "listening on" 15 "$PORTHOLED_PID"; then
@@ -221,21 +227,33 @@ start_portholed() {
   try_start_portholed "$@" || fail "portholed did not start (log: $PORTHOLED_LOG)"
 }
 
+# portholectl_cmd ARGS...: portholectl against the test's portholed (its control socket is
+# $PORTHOLED_SOCK), run in the root namespace (a unix socket is reached by path). Prints its
+# output; returns its exit code.
+PORTHOLED_SOCK=""
+portholectl_cmd() {
+  [[ -n ${PORTHOLECTL_BIN:-} && -x $PORTHOLECTL_BIN ]] || fail "PORTHOLECTL_BIN not set or not executable ('${PORTHOLECTL_BIN:-}')"
+  timeout 20 "$PORTHOLECTL_BIN" --socket "$PORTHOLED_SOCK" "$@"
+}
+
 # porthole_cmd NAME [extra args]: the client command line for certificate NAME (ue1, ue2,
-# rogue-ue) trusting ca.pem; override with --ca F, the server ($CONC_ADDR:443) with --server S.
+# rogue-ue) trusting ca.pem; override with --ca F, the server ($CONC_ADDR:443) with --server S,
+# the state directory ($T_TMP/state-NAME) with --state-dir D.
 PORTHOLE_CMD=()
 porthole_cmd() {
-  local name=$1 ca=$PKI/ca.pem server=$CONC_ADDR:443 extra=()
+  local name=$1 ca=$PKI/ca.pem server=$CONC_ADDR:443 extra=() state=(--state-dir "$T_TMP/state-$1")
   shift
   while (($#)); do
     case $1 in
       --ca) ca=$2; shift 2 ;;
       --server) server=$2; shift 2 ;;
+      --state-dir) state=(--state-dir "$2"); shift 2 ;;
       *) extra+=("$1"); shift ;;
     esac
   done
+  # A private --state-dir: parallel tests and a user's client never share the status socket.
   PORTHOLE_CMD=("$PORTHOLE_BIN" connect --server "$server" --ca "$ca" --cert "$PKI/$name.pem"
-    --key "$PKI/$name.key" --tun-name "$UE_TUN" --log-level debug "${extra[@]}")
+    --key "$PKI/$name.key" --tun-name "$UE_TUN" --log-level debug "${state[@]}" "${extra[@]}")
 }
 
 # start_porthole [NAME] [extra args]: start the client in ue (default cert ue1) and wait
