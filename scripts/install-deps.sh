@@ -8,12 +8,16 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
   libssl-dev libtins-dev libcli11-dev libfmt-dev doctest-dev
   libnl-3-dev libnl-route-3-dev libnftables-dev
+  nlohmann-json3-dev  # portholectl/control socket/metrics JSON (header-only)
   # lab, tests and benchmarks
   iproute2 nftables openssl socat ncat iperf3 iputils-ping procps psmisc util-linux
   # proxy-only lab mode (HTTP CONNECT proxy), SIP call test, decoy web page test
   tinyproxy sip-tester curl
   # benchmarks (scripts/bench/; openvpn is installed by run.sh when it compares)
   jq
+  # Debian packages (scripts/package.sh, tests/package/): tools, and the libraries
+  # packaging/debian/control lists as build dependencies (with nlohmann-json3-dev above)
+  dpkg-dev debhelper fakeroot lintian libsystemd-dev libcap-dev
 )
 
 missing=()

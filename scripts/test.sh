@@ -5,13 +5,16 @@
 #   3. namespace integration tests, run against the real binaries (as root)
 #   4. the privileged netlink/nftables self-test in a throw-away namespace
 #   5. fuzz smoke: each libFuzzer target for FUZZ_SECONDS (default 15)
+#   6. Debian packages: build both (scripts/package.sh, lintian errors fail), install them, start
+#      the installed portholed as its service would in a namespace, purge (tests/package/)
 # Usage: sudo scripts/test.sh          (CI runs exactly this through .ci/run)
-# Environment: FUZZ_SECONDS=0 skips fuzzing; JOBS=N build parallelism.
+# Environment: FUZZ_SECONDS=0 skips fuzzing; PACKAGES=0 skips the packages; JOBS=N build parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 JOBS=${JOBS:-$(nproc)}
 FUZZ_SECONDS=${FUZZ_SECONDS:-15}
+PACKAGES=${PACKAGES:-1}
 
 stage() { printf '\n=== %s\n' "$*"; }
 passed=0
@@ -56,6 +59,14 @@ if [ "$FUZZ_SECONDS" != 0 ] && [ -x scripts/fuzz.sh ]; then
   set +e
   FUZZ_SECONDS=$FUZZ_SECONDS bash scripts/fuzz.sh
   record fuzz $?
+  set -e
+fi
+
+if [ "$PACKAGES" != 0 ]; then
+  stage "Debian packages: build, lintian, install, start in a namespace, purge"
+  set +e
+  JOBS=$JOBS bash scripts/package.sh build-deb && bash tests/package/install_purge.sh build-deb
+  record packages $?
   set -e
 fi
 
