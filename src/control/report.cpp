@@ -134,17 +134,20 @@ std::string prometheus_text(const StatusReport& r) {
     auto head = [&](std::string_view name, std::string_view type, std::string_view help) {
         out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
     };
-    head("porthole_uptime_seconds", "gauge", "Seconds since portholed started.");
-    out += fmt::format("porthole_uptime_seconds {}\n", r.uptime_s);
-    head("process_start_time_seconds", "gauge", "Start time of the process since the epoch.");
-    out += fmt::format("process_start_time_seconds {}\n", r.start_unix);
-    head("porthole_sessions", "gauge", "Established tunnel sessions.");
-    out += fmt::format("porthole_sessions {}\n", r.sessions);
-    head("porthole_connections", "gauge",
-         "Open connections, including TLS handshakes and closing sessions.");
-    out += fmt::format("porthole_connections {}\n", r.connections);
-    head("porthole_max_sessions", "gauge", "Configured session limit (max-sessions).");
-    out += fmt::format("porthole_max_sessions {}\n", r.max_sessions);
+    // A metric with one unlabelled sample.
+    auto metric = [&](std::string_view name, std::string_view type, std::string_view help,
+                      auto value) {
+        head(name, type, help);
+        out += fmt::format("{} {}\n", name, value);
+    };
+    metric("porthole_uptime_seconds", "gauge", "Seconds since portholed started.", r.uptime_s);
+    metric("process_start_time_seconds", "gauge", "Start time of the process since the epoch.",
+           r.start_unix);
+    metric("porthole_sessions", "gauge", "Established tunnel sessions.", r.sessions);
+    metric("porthole_connections", "gauge",
+           "Open connections, including TLS handshakes and closing sessions.", r.connections);
+    metric("porthole_max_sessions", "gauge", "Configured session limit (max-sessions).",
+           r.max_sessions);
     head("porthole_handshakes_total", "counter",
          "Connections by how their way to a tunnel session ended (ok, or the failure).");
     for (size_t i = 0; i < size_t(HandshakeResult::count_); ++i)
@@ -162,14 +165,13 @@ std::string prometheus_text(const StatusReport& r) {
     for (size_t i = 0; i < size_t(session::DropReason::count_); ++i)
         out += fmt::format("porthole_drops_total{{reason=\"{}\"}} {}\n",
                            session::kDropReasonNames[i], r.drops[session::DropReason(i)]);
-    head("porthole_reconnects_total", "counter",
-         "Sessions resumed by a UE presenting its session token (a reconnect).");
-    out += fmt::format("porthole_reconnects_total {}\n", r.resumed);
-    head("porthole_sessions_replaced_total", "counter",
-         "Sessions ended because a newer connection with the same identity took over.");
-    out += fmt::format("porthole_sessions_replaced_total {}\n", r.replaced);
-    head("porthole_sessions_kicked_total", "counter", "Sessions ended by portholectl kick.");
-    out += fmt::format("porthole_sessions_kicked_total {}\n", r.kicked);
+    metric("porthole_reconnects_total", "counter",
+           "Sessions resumed by a UE presenting its session token (a reconnect).", r.resumed);
+    metric("porthole_sessions_replaced_total", "counter",
+           "Sessions ended because a newer connection with the same identity took over.",
+           r.replaced);
+    metric("porthole_sessions_kicked_total", "counter", "Sessions ended by portholectl kick.",
+           r.kicked);
     head("porthole_queue_delay_seconds", "histogram",
          "Time a packet waits in a session's send queue before it is written to the socket "
          "(sampled: one packet in flight per session and lane).");
