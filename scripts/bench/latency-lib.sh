@@ -148,9 +148,9 @@ l_wait() {
 l_probe_pair() {
   local tag=$1 secs=$2 ue=$3 r_up r_down s_up s_down dscp=()
   [[ $PROBE_DSCP != none ]] && dscp=(--dscp "$PROBE_DSCP")
-  b_start "$NS_OPNET" "$BENCH_WORK/probe-$tag-up.log" "$RTPROBE_BIN" --recv "$OPNET_ADDR:6001" --seconds $((secs + 12))
+  b_start "$NS_OPNET" "$BENCH_WORK/probe-$tag-up.log" "$RTPROBE_BIN" --recv "$OPNET_ADDR:6001" --seconds $((secs + 12)) --trace "$BENCH_WORK/probe-$tag-up.trace"
   r_up=$B_PID
-  b_start "$NS_UE" "$BENCH_WORK/probe-$tag-down.log" "$RTPROBE_BIN" --recv "0.0.0.0:6002" --seconds $((secs + 12))
+  b_start "$NS_UE" "$BENCH_WORK/probe-$tag-down.log" "$RTPROBE_BIN" --recv "0.0.0.0:6002" --seconds $((secs + 12)) --trace "$BENCH_WORK/probe-$tag-down.trace"
   r_down=$B_PID
   wait_listen_on "$NS_OPNET" u "$OPNET_ADDR" 6001 3 || l_log "  warning: probe receiver in $NS_OPNET not listening"
   wait_listen_on "$NS_UE" u 0.0.0.0 6002 3 || l_log "  warning: probe receiver in $NS_UE not listening"

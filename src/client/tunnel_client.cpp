@@ -536,11 +536,14 @@ void TunnelClient::read_tun() {
         bytes_up_ += *n;
         if (plain) {
             bulk.commit(packet::kHeaderSize + *n);
+        } else if (size_t segs = lanes_.piece_segments(*n, meta.gso_size); segs != 0) {
+            // A slow path: the super-packet goes as smaller ones (send_lanes.hpp). Its bytes
+            // sit in the reservation the pieces are built in, so they move to scratch first.
+            std::memcpy(scratch_.get(), pkt.data(), pkt.size());
+            if (!lanes_.queue_pieces({scratch_.get(), pkt.size()}, meta, segs))
+                ++dropped_bulk_full_;
         } else {  // offloads are only on when the concentrator takes type 0x90
-            packet::write_trailer(meta, pkt.data() + pkt.size());
-            packet::write_header(space.data(), uint8_t(packet::EnvelopeType::ip_packet_offload),
-                                 *n + packet::kOffloadTrailerSize);
-            bulk.commit(packet::kHeaderSize + *n + packet::kOffloadTrailerSize);
+            bulk.commit(packet::frame_packet(space.data(), meta, *n));
         }
     }
 }

@@ -231,13 +231,15 @@ bool UeConnection::queue_packet(std::span<std::byte> pkt, const packet::OffloadH
         // The UE takes the super-packet whole: one envelope, metadata in the trailer.
         auto& bulk = lanes_.bulk();
         if (!core_.established() || !lanes_.admit_bulk(total)) return false;
-        auto space = bulk.reserve(total);
-        if (space.size() < total) return false;
-        std::memcpy(space.data() + packet::kHeaderSize, pkt.data(), pkt.size());
-        packet::write_trailer(meta, space.data() + packet::kHeaderSize + pkt.size());
-        packet::write_header(space.data(), uint8_t(packet::EnvelopeType::ip_packet_offload),
-                             pkt.size() + packet::kOffloadTrailerSize);
-        bulk.commit(total);
+        if (size_t segs = lanes_.piece_segments(pkt.size(), meta.gso_size); segs != 0) {
+            // A slow path: smaller super-packets (send_lanes.hpp), built in the queue.
+            if (!lanes_.queue_pieces(pkt, meta, segs)) return false;
+        } else {
+            auto space = bulk.reserve(total);
+            if (space.size() < total) return false;
+            std::memcpy(space.data() + packet::kHeaderSize, pkt.data(), pkt.size());
+            bulk.commit(packet::frame_packet(space.data(), meta, pkt.size()));
+        }
         ++traffic_.packets_down;
         traffic_.bytes_down += pkt.size();
         if (!bulk_sample_.active) sample_enqueue(bulk_sample_, bulk);

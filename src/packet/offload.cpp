@@ -123,7 +123,7 @@ bool plan_segments(const OffloadHeader& h, std::span<const std::byte> packet, Se
 }
 
 size_t build_segment(const SegmentPlan& p, std::span<const std::byte> packet, size_t index,
-                     size_t off, size_t n, bool last, std::byte* out) {
+                     size_t off, size_t n, bool last, std::byte* out, bool partial) {
     size_t hdrs = p.l3_len + p.l4_len;
     std::memcpy(out, packet.data(), hdrs);
     std::memcpy(out + hdrs, packet.data() + hdrs + off, n);
@@ -155,11 +155,30 @@ size_t build_segment(const SegmentPlan& p, std::span<const std::byte> packet, si
     }
     put16(l4 + csum_field, 0);
     uint32_t sum = pseudo_header_sum(out, p.v4, proto, l4_total);
+    if (partial) {
+        // What a device completes: the folded pseudo-header sum, not inverted (as the kernel's
+        // tcp_v4_send_check / udp6_hwcsum_outgoing leave it for CHECKSUM_PARTIAL).
+        put16(l4 + csum_field, checksum_fold(sum));
+        return total;
+    }
     sum = checksum_add({l4, l4_total}, sum);
     uint16_t c = uint16_t(~checksum_fold(sum));
     if (c == 0 && !p.tcp) c = 0xffff;
     put16(l4 + csum_field, c);
     return total;
+}
+
+OffloadHeader piece_header(const OffloadHeader& h, const SegmentPlan& p, size_t n, bool first) {
+    OffloadHeader m;
+    if (n <= h.gso_size) return m;  // one segment: a complete, plain packet
+    m.flags = OffloadHeader::kNeedsCsum;
+    m.gso_type = h.gso_type;
+    if (!first) m.gso_type &= uint8_t(~OffloadHeader::kGsoEcn);  // CWR is on the first piece only
+    m.hdr_len = uint16_t(p.l3_len + p.l4_len);
+    m.gso_size = h.gso_size;
+    m.csum_start = uint16_t(p.l3_len);
+    m.csum_offset = p.tcp ? 16 : 6;
+    return m;
 }
 
 }  // namespace detail

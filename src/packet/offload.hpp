@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <span>
 
+#include "packet/envelope.hpp"
+
 namespace porthole::packet {
 
 struct OffloadHeader {
@@ -49,6 +51,18 @@ inline constexpr uint32_t kTunGsoMaxSize = 65000;
 void write_trailer(const OffloadHeader& h, std::byte* out);
 [[nodiscard]] OffloadHeader read_trailer(const std::byte* in);
 
+// Frames the IP packet of `size` octets that sits at at + kHeaderSize: a type 1 envelope when h is
+// plain, else type 0x90 with h as the trailer after the packet. Returns the envelope's size.
+inline size_t frame_packet(std::byte* at, const OffloadHeader& h, size_t size) {
+    if (h.plain()) {
+        write_header(at, uint8_t(EnvelopeType::ip_packet), size);
+        return kHeaderSize + size;
+    }
+    write_trailer(h, at + kHeaderSize + size);
+    write_header(at, uint8_t(EnvelopeType::ip_packet_offload), size + kOffloadTrailerSize);
+    return kHeaderSize + size + kOffloadTrailerSize;
+}
+
 // Checks that h describes packet (a validated IP packet): a known GSO type matching the
 // packet's family and transport protocol, segment size and checksum positions inside it.
 [[nodiscard]] bool offload_consistent(const OffloadHeader& h, std::span<const std::byte> packet);
@@ -70,15 +84,33 @@ template <class Emit>
 bool segment(const OffloadHeader& h, std::span<const std::byte> packet,
              std::span<std::byte> scratch, Emit&& emit);
 
+// Cuts a TCP or UDP super-packet into smaller super-packets ("pieces") of at most `segments`
+// segments each, so that a slow path never has a whole 64 KiB packet ahead of a voice packet in
+// the byte stream, while each piece still travels as one envelope and leaves the segmentation
+// to the receiving TUN device. Every piece is a valid packet with its own lengths, IPv4 ID and
+// header checksum, TCP sequence number and flags; its transport checksum is partial (seeded with
+// the piece's pseudo-header, as the kernel hands super-packets over) and its metadata keeps
+// gso_type and gso_size. A piece of a single segment is completed instead and has plain metadata.
+// For each piece: out = place(meta, size) returns where to build it (size octets; nullptr stops
+// the split), then done(meta, size). Returns false when the packet cannot be cut (inconsistent
+// metadata) or place() refused a piece; the pieces done until then stay done.
+template <class Place, class Done>
+bool split(const OffloadHeader& h, std::span<const std::byte> packet, size_t segments,
+           Place&& place, Done&& done);
+
 namespace detail {
 struct SegmentPlan {
     size_t l3_len = 0, l4_len = 0, payload = 0;
     bool v4 = true, tcp = true;
 };
 bool plan_segments(const OffloadHeader& h, std::span<const std::byte> packet, SegmentPlan& plan);
-// Writes segment i (payload [off, off + n)) into out; returns its size.
+// Writes segment i (payload [off, off + n)) into out; returns its size. partial: the transport
+// checksum field gets the pseudo-header sum only (to be completed by a device), else the full
+// checksum.
 size_t build_segment(const SegmentPlan& p, std::span<const std::byte> packet, size_t index,
-                     size_t off, size_t n, bool last, std::byte* out);
+                     size_t off, size_t n, bool last, std::byte* out, bool partial = false);
+// The metadata of a piece of `n` payload octets cut from a super-packet described by h.
+OffloadHeader piece_header(const OffloadHeader& h, const SegmentPlan& p, size_t n, bool first);
 }  // namespace detail
 
 template <class Emit>
@@ -95,6 +127,27 @@ bool segment(const OffloadHeader& h, std::span<const std::byte> packet,
         size_t n = off + mss <= p.payload ? mss : p.payload - off;
         size_t size = detail::build_segment(p, packet, i, off, n, i + 1 == count, scratch.data());
         emit(std::span<const std::byte>(scratch.data(), size));
+    }
+    return true;
+}
+
+template <class Place, class Done>
+bool split(const OffloadHeader& h, std::span<const std::byte> packet, size_t segments,
+           Place&& place, Done&& done) {
+    detail::SegmentPlan p;
+    if (!detail::plan_segments(h, packet, p) || segments == 0) return false;
+    size_t hdrs = p.l3_len + p.l4_len;
+    size_t mss = h.gso_size, step = segments * mss;
+    size_t count = p.payload == 0 ? 1 : (p.payload + step - 1) / step;
+    for (size_t i = 0; i < count; ++i) {
+        size_t off = i * step;
+        size_t n = off + step <= p.payload ? step : p.payload - off;
+        OffloadHeader meta = detail::piece_header(h, p, n, i == 0);
+        std::byte* out = place(meta, hdrs + n);
+        if (out == nullptr) return false;
+        size_t size = detail::build_segment(p, packet, i * segments, off, n, i + 1 == count, out,
+                                            !meta.plain());
+        done(meta, size);
     }
     return true;
 }

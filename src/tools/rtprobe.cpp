@@ -1,7 +1,7 @@
 // porthole-rtprobe: an RTP-like UDP probe for one-way delay, jitter and loss.
 //
 //   porthole-rtprobe --send DST:PORT [--rate 50] [--size 172] [--seconds N] [--dscp 46]
-//   porthole-rtprobe --recv ADDR:PORT [--seconds N]
+//   porthole-rtprobe --recv ADDR:PORT [--seconds N] [--trace FILE]
 //
 // The sender sends --rate datagrams per second of --size octets (UDP payload; 172 = a 12-octet RTP
 // header + 20 ms of G.711), paced on absolute CLOCK_MONOTONIC deadlines, then three end markers.
@@ -40,6 +40,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/fd.hpp"
@@ -205,6 +206,7 @@ int run_sender(const SendOptions& o) {
 struct RecvOptions {
     Endpoint bind;
     double seconds = 15;
+    std::string trace;  // file for one line per received packet, empty: none
 };
 
 struct Stats {
@@ -213,6 +215,7 @@ struct Stats {
     uint64_t received = 0, dup = 0, reordered = 0;
     std::vector<bool> seen;
     std::vector<double> delay_ms;
+    std::vector<std::pair<uint32_t, int64_t>> seq_sent_ns;  // parallel to delay_ms (trace)
     std::optional<double> last_transit_ms;
     double jitter_ms = 0;
     uint32_t highest = 0;
@@ -237,6 +240,7 @@ struct Stats {
         any = true;
         double transit = static_cast<double>(recv_ns - sent_ns) / 1e6;
         delay_ms.push_back(transit);
+        seq_sent_ns.emplace_back(seq, sent_ns);
         if (last_transit_ms) jitter_ms += (std::fabs(transit - *last_transit_ms) - jitter_ms) / 16;
         last_transit_ms = transit;
     }
@@ -246,6 +250,17 @@ double nearest_rank(const std::vector<double>& sorted, double q) {
     if (sorted.empty()) return NAN;
     auto k = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));
     return sorted[std::clamp<size_t>(k, 1, sorted.size()) - 1];
+}
+
+// --trace: "seq send_time_s delay_ms" per received packet in arrival order; send time in seconds
+// of CLOCK_REALTIME, so traces of both directions and other samplers line up.
+void write_trace(const std::string& path, const Stats& st) {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    if (f == nullptr) die_errno("open --trace " + path);
+    for (size_t i = 0; i < st.delay_ms.size(); ++i)
+        std::fprintf(f, "%u %.6f %.3f\n", st.seq_sent_ns[i].first,
+                     static_cast<double>(st.seq_sent_ns[i].second) / 1e9, st.delay_ms[i]);
+    if (std::fclose(f) != 0) die_errno("write --trace " + path);
 }
 
 int run_receiver(const RecvOptions& o) {
@@ -310,6 +325,7 @@ int run_receiver(const RecvOptions& o) {
         }
     }
 
+    if (!o.trace.empty()) write_trace(o.trace, st);
     std::vector<double> sorted = st.delay_ms;
     std::sort(sorted.begin(), sorted.end());
     uint64_t lost = st.sent > st.received ? st.sent - st.received : 0;
@@ -376,6 +392,9 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0.1, 3600.0));
     app.add_option("--dscp", so.dscp, "DSCP to set on the sender's packets (46 = EF)")
         ->check(CLI::Range(0, 63));
+    app.add_option("--trace", ro.trace,
+                   "Receiver: write 'seq send_time_s delay_ms' per packet to this file")
+        ->needs(r);
     CLI11_PARSE(app, argc, argv);
 
     if (!send_to.empty()) {

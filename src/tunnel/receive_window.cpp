@@ -54,13 +54,26 @@ size_t ReceiveWindow::update(session::TimePoint now, uint64_t bytes_received, mi
     if (min_rtt.count() <= 0) return 0;
 
     const auto target = std::chrono::duration_cast<microseconds>(kTarget);
+    const double rate = double(rate_bytes_per_s());
     double want;
     if (qdelay_.count() >= 0) {
-        microseconds path = std::max(min_rtt, srtt.count() > 0 ? srtt - qdelay_ : min_rtt);
-        double gain = qdelay_ < target / 2 ? 1.25 : 1.0;
-        want = double(rate_bytes_per_s()) * double((path + target).count()) * gain / 1e6;
+        // Integral control on this direction's own queueing delay: the window grows while the
+        // queue is under the target and shrinks while it is over, by at most kGain of itself
+        // per interval, so it settles where the queue is about `target` whatever the ACKs'
+        // delay in the other direction is (no RTT estimate needed, none of the see-saw
+        // between the two directions' queues that sizing from srtt gave).
+        double err = std::clamp(double((target - qdelay_).count()) / double(target.count()),
+                                -kMaxShrinkErr, 1.0);
+        double anchor = rate * double((min_rtt + target).count()) / 1e6;
+        double prev = clamp_ > 0 ? double(clamp_)
+                                 : rate * double((std::max(min_rtt, srtt) + target).count()) / 1e6;
+        want = std::max(anchor, prev * (1.0 + kGain * err));
+        // Growth only as far as the traffic justifies: an application-limited peer (no queue,
+        // low rate) must not leave a huge window behind for its next burst.
+        double cap = rate * double((std::max(min_rtt, srtt) + target).count()) * 1.25 / 1e6;
+        if (err > 0) want = std::min(want, std::max(cap, prev));
     } else {
-        want = double(rate_bytes_per_s()) * double((min_rtt + target).count()) * 1.5 / 1e6;
+        want = rate * double((min_rtt + target).count()) * 1.5 / 1e6;
     }
     clamp_ = size_t(std::clamp(want, double(kFloor), double(kCeiling)));
     return clamp_;

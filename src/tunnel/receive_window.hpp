@@ -10,13 +10,16 @@
 // the receiver's one-way delay sample is (its clock - that stamp). The clocks' offset is
 // unknown but constant, so the minimum over the last 10-20 s is the base, and
 //     queue delay = current one-way delay - base
-// is this direction's own queueing (sender's socket + bottleneck + our read). The receiver then
-// clamps its advertised window (TCP_WINDOW_CLAMP) to
-//     max recent receive rate x (path RTT without our queue + target) [x 1.25 while queue <
-//     target/2]
-// where path RTT without our queue = max(min_rtt, srtt - queue delay): the peer keeps about
-// `target` of queue in this direction whatever the other direction does, and grows while the
-// queue is shorter (LEDBAT's idea applied to the receive window).
+// is this direction's own queueing (sender's socket + bottleneck + our read). Every interval
+// the receiver then moves its advertised-window clamp (TCP_WINDOW_CLAMP) toward the window that
+// leaves `target` of queue — integral control, LEDBAT's idea applied to the receive window:
+//     clamp *= 1 + kGain x err,   err = (target - queue delay) / target, within [-2, 1]
+// never below rate x (min_rtt + target) and, while growing, never above
+// 1.25 x rate x (srtt + target) (an application-limited peer earns no window it does not use).
+// An earlier version sized the clamp from srtt directly (rate x (srtt - queue delay + target));
+// srtt includes the other direction's queue, which that made the two directions' queues
+// see-saw (windows of 32-220 kB, 20-70 ms queues, in turns) once super-packets were cut small
+// enough to show it (docs/latency.md).
 // Without fresh delay samples (the peer sends no bulk, or is an older build), the clamp falls
 // back to 1.5 x rate x (min_rtt + target).
 #pragma once
@@ -38,6 +41,8 @@ public:
     static constexpr auto kTarget = std::chrono::milliseconds(10);    // queue we accept
     static constexpr auto kBaseBucket = std::chrono::seconds(10);     // base = min of 2 buckets
     static constexpr auto kDelayFresh = std::chrono::milliseconds(500);
+    static constexpr double kGain = 0.05;        // per interval: at most +5 %
+    static constexpr double kMaxShrinkErr = 2;   // at most -10 % per interval
     static constexpr size_t kFloor = 32 * 1024;  // never below: a fresh burst starts here
     static constexpr size_t kCeiling = 64 * 1024 * 1024;
 

@@ -48,6 +48,27 @@ void SendLanes::attach(int fd) {
     acked_at_ = {};
 }
 
+size_t SendLanes::piece_segments(size_t size, size_t gso_size) const {
+    if (size <= pace_limit_ || gso_size == 0) return 0;
+    return std::max<size_t>(1, pace_limit_ / gso_size);
+}
+
+bool SendLanes::queue_pieces(std::span<const std::byte> pkt, const packet::OffloadHeader& meta,
+                             size_t segments) {
+    std::byte* at = nullptr;  // the reservation of the piece being built
+    return packet::split(
+        meta, pkt, segments,
+        [&](const packet::OffloadHeader& m, size_t size) -> std::byte* {
+            size_t n = packet::kHeaderSize + size + (m.plain() ? 0 : packet::kOffloadTrailerSize);
+            auto space = bulk_.reserve(n);
+            at = space.size() < n ? nullptr : space.data();
+            return at == nullptr ? nullptr : at + packet::kHeaderSize;
+        },
+        [&](const packet::OffloadHeader& m, size_t size) {
+            bulk_.commit(packet::frame_packet(at, m, size));
+        });
+}
+
 void SendLanes::clear() {
     rt_.clear();
     bulk_.clear();

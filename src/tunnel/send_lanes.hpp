@@ -23,9 +23,11 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "base/byte_queue.hpp"
+#include "packet/offload.hpp"
 #include "session/clock.hpp"
 #include "tls/tls_connection.hpp"
 #include "tunnel/receive_window.hpp"
@@ -59,6 +61,17 @@ public:
         rwin_.on_peer_timestamp(now, peer_us);
     }
     [[nodiscard]] const ReceiveWindow& receive_window() const { return rwin_; }
+
+    // Segments per piece when a bulk super-packet of `size` octets (segment size gso_size) should
+    // be cut (packet::split) before it joins the queue, 0 when it may go whole. A super-packet is
+    // written to the socket in one go (envelopes do not interleave), so a real-time envelope can
+    // wait behind all of it: on a path slower than ~250 Mbit/s a 64 KiB one is more than the
+    // pacing limit, and pieces of about that limit keep that wait to a couple of milliseconds.
+    [[nodiscard]] size_t piece_segments(size_t size, size_t gso_size) const;
+    // Queues super-packet pkt as bulk envelopes of `segments` segments each (packet::split).
+    // False when it cannot be cut or the queue is full (the pieces queued until then stay).
+    bool queue_pieces(std::span<const std::byte> pkt, const packet::OffloadHeader& meta,
+                      size_t segments);
 
     [[nodiscard]] uint64_t rate_bytes_per_s() const { return rate_; }
     [[nodiscard]] size_t pacing_limit() const { return pace_limit_; }

@@ -137,6 +137,90 @@ TEST_CASE("offload: TCP/IPv6 and UDP (USO) super-packets") {
     }
 }
 
+TEST_CASE("offload: split pieces are super-packets whose segments are the original's segments") {
+    std::mt19937 rng(5);
+    struct Case {
+        bool v6, udp;
+        size_t payload, segs;
+    };
+    for (Case k :
+         {Case{false, false, 64000, 5}, Case{false, false, 7000, 5}, Case{false, false, 2721, 1},
+          Case{true, false, 30000, 4}, Case{false, true, 9000, 3}, Case{false, false, 6800, 5}}) {
+        CAPTURE(k.v6);
+        CAPTURE(k.udp);
+        CAPTURE(k.payload);
+        CAPTURE(k.segs);
+        auto data = noise_bytes(rng, k.payload);
+        Bytes pkt;
+        OffloadHeader h;
+        if (k.udp) {
+            Tins::IP ip("100.64.0.2", "198.18.3.2");
+            ip.id(0xfff0);
+            ip /= Tins::UDP(5004, 5004) / Tins::RawPDU(data);
+            pkt = to_bytes(ip.serialize());
+            h = {OffloadHeader::kNeedsCsum, OffloadHeader::kGsoUdpL4, 28, 1200, 20, 6};
+        } else if (k.v6) {
+            Tins::TCP tcp(443, 50000);
+            tcp.flags(Tins::TCP::ACK | Tins::TCP::PSH);
+            Tins::IPv6 ip6("fd00:18:3::2", "fd00:64::2");
+            ip6 /= tcp / Tins::RawPDU(data);
+            pkt = to_bytes(ip6.serialize());
+            h = {OffloadHeader::kNeedsCsum, OffloadHeader::kGsoTcpV6, 60, 1340, 40, 16};
+        } else {
+            Tins::TCP tcp(5001, 40000);
+            tcp.seq(0xffffa000u);
+            tcp.flags(Tins::TCP::ACK | Tins::TCP::PSH | Tins::TCP::FIN | Tins::TCP::CWR);
+            Tins::IP ip("198.18.3.2", "100.64.0.2");
+            ip.id(0xfffa);
+            ip /= tcp / Tins::RawPDU(data);
+            pkt = to_bytes(ip.serialize());
+            h = {OffloadHeader::kNeedsCsum,
+                 uint8_t(OffloadHeader::kGsoTcpV4 | OffloadHeader::kGsoEcn),
+                 40,
+                 1360,
+                 20,
+                 16};
+        }
+        auto direct = cut(h, pkt).segments;
+
+        std::vector<std::pair<OffloadHeader, Bytes>> pieces;
+        Bytes buf(70000);
+        bool ok = split(
+            h, pkt, k.segs,
+            [&](const OffloadHeader&, size_t size) {
+                return size <= buf.size() ? buf.data() : nullptr;
+            },
+            [&](const OffloadHeader& m, size_t size) {
+                pieces.emplace_back(m, Bytes(buf.begin(), buf.begin() + ptrdiff_t(size)));
+            });
+        REQUIRE(ok);
+        size_t step = k.segs * h.gso_size;
+        CHECK(pieces.size() == (k.payload + step - 1) / step);
+        std::vector<Bytes> resegmented;
+        for (size_t i = 0; i < pieces.size(); ++i) {
+            auto& [m, piece] = pieces[i];
+            REQUIRE(IpPacket::parse(piece).has_value());
+            if (m.plain()) {
+                // A piece of one segment is a finished packet.
+                CHECK(verify_sum(piece) == 0xffff);
+                resegmented.push_back(piece);
+                continue;
+            }
+            CHECK(m.gso());
+            CHECK(m.gso_size == h.gso_size);
+            CHECK(bool(m.gso_type & OffloadHeader::kGsoEcn) == (i == 0 && !k.udp && !k.v6));
+            REQUIRE(offload_consistent(m, piece));
+            // Its partial checksum completes to a valid one for the piece as a whole packet.
+            Bytes done = piece;
+            complete_checksum(m, done);
+            CHECK(verify_sum(done) == 0xffff);
+            for (auto& s : cut(m, piece).segments)
+                resegmented.push_back(std::move(s));
+        }
+        CHECK(resegmented == direct);
+    }
+}
+
 TEST_CASE("offload: inconsistent metadata is refused, not segmented") {
     Tins::IP ip("198.18.3.2", "100.64.0.2");
     ip /= Tins::TCP(1, 2) / Tins::RawPDU(std::vector<uint8_t>(3000, 1));
