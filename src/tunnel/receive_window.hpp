@@ -38,7 +38,7 @@ class ReceiveWindow {
 public:
     static constexpr auto kInterval = std::chrono::milliseconds(20);  // one rate sample
     static constexpr size_t kSamples = 10;                            // max filter: 200 ms
-    static constexpr auto kTarget = std::chrono::milliseconds(10);    // queue we accept
+    static constexpr auto kTarget = std::chrono::milliseconds(6);     // queue we accept
     static constexpr auto kBaseBucket = std::chrono::seconds(10);     // base = min of 2 buckets
     static constexpr auto kDelayFresh = std::chrono::milliseconds(500);
     static constexpr double kGain = 0.05;        // per interval: at most +5 %

@@ -13,7 +13,7 @@
 //      go): a real-time envelope waits behind at most that much in the socket;
 //   4. sends the gathered records (TlsConnection::flush()).
 // Every pacing update also clamps the socket's receive window (ReceiveWindow) so that the peer
-// leaves about 10 ms of queue in its direction; while bulk flows, a keep-alive request stamped
+// leaves about 6 ms of queue in its direction; while bulk flows, a keep-alive request stamped
 // with our clock goes out every 10 ms and gives the peer the one-way delay samples for that.
 // The bulk queue admits packets only up to about 50 ms of the delivery rate (at least 256 KiB):
 // beyond that, newly arriving bulk packets are dropped and the inner TCP flows slow down, instead
