@@ -68,7 +68,11 @@ b_build() {
 
 # b_target_exists TARGET: 0 iff the configured build knows TARGET (re-runs cmake if needed).
 b_target_exists() {
-  cmake --build "$BUILD_DIR" --target help 2>/dev/null | grep -qE "^$1(:| )"
+  # The whole list first: `grep -q` exits at the first match and, under pipefail, cmake's
+  # SIGPIPE would then make a present target look absent.
+  local targets
+  targets=$(cmake --build "$BUILD_DIR" --target help 2>/dev/null) || true
+  grep -qE "^$1(:| )" <<<"$targets"
 }
 
 # b_start NS LOG CMD...: start CMD in namespace NS in the background (the PID is CMD's own:
