@@ -5,7 +5,10 @@
 #
 #   sudo scripts/bench/scale.sh [--sessions 1000] [--rate 1000] [--out FILE.md] [--no-build]
 #
-# Measures: TLS handshakes/s while connecting (uesim's handshake_per_s); portholed VmRSS before
+# Measures: TLS handshakes/s while connecting (uesim's handshake_per_s); portholed's own CPU per
+# full handshake (connect phase) and per resumed one (resume phase: every simulated UE closes and
+# reconnects offering its TLS 1.3 session ticket, uesim --resume; uesim reads portholed's
+# /proc/PID/stat at the phase boundaries, --cpu-pid); portholed VmRSS before
 # and with all N sessions up, and per tunnel; kernel TCP socket memory in conc (/proc/net/sockstat
 # "TCP: ... mem PAGES" x page size) before/with, per tunnel; a real UE's (porthole client, ue1)
 # iperf3 throughput, 1 flow, 5 s, ue -> opnet, without and with the N simulated UEs connected.
@@ -64,7 +67,7 @@ if (($(ulimit -Hn) < NOFILE)); then ulimit -Hn "$NOFILE" 2>/dev/null || b_die "c
 ulimit -Sn "$NOFILE" || b_die "cannot raise the fd limit to $NOFILE"
 
 HOLD=$((IPERF_SECS + 12))
-UESIM_DURATION=$((N / RATE + 60 + HOLD))
+UESIM_DURATION=$((2 * N / RATE + 70 + HOLD)) # connect, close, reconnect (--resume), hold
 BENCH_WORK=$(mktemp -d /tmp/porthole-scale.XXXXXX)
 b_install_traps
 b_watchdog $((UESIM_DURATION + 180))
@@ -131,7 +134,7 @@ b_log "real UE alone: $GBPS0 Gbit/s"
 CPU_CONNECT0=$(b_cpu_ticks "$SERVER_PID")
 b_start "$NS_UE" "$BENCH_WORK/uesim.log" "$UESIM_BIN" --server "$CONC_ADDR:443" --ca "$PKI/ca.pem" \
   --mint-ca-cert "$PKI/ca.pem" --mint-ca-key "$PKI/ca.key" --sessions "$N" --connect-rate "$RATE" \
-  --probe "$OPNET_ADDR" --hold "$HOLD" --duration "$UESIM_DURATION"
+  --probe "$OPNET_ADDR" --hold "$HOLD" --duration "$UESIM_DURATION" --resume --cpu-pid "$SERVER_PID"
 UESIM_PID=$B_PID
 b_wait_log "$BENCH_WORK/uesim.log" "uesim: holding for|uesim: FAIL" $((UESIM_DURATION - HOLD)) "$UESIM_PID"
 if ! grep -q "uesim: holding for" "$BENCH_WORK/uesim.log"; then
@@ -139,11 +142,11 @@ if ! grep -q "uesim: holding for" "$BENCH_WORK/uesim.log"; then
   b_die "the simulated UEs did not all come up"
 fi
 CPU_CONNECT1=$(b_cpu_ticks "$SERVER_PID")
-# portholed's own CPU for N TLS handshakes + configurations (+ the probes): handshakes per
-# CPU-second is its capacity per core, whatever the load generator could offer.
-HS_PER_CORE=$(awk -v n="$N" -v t=$((CPU_CONNECT1 - CPU_CONNECT0)) -v hz="$(getconf CLK_TCK)" \
-  'BEGIN { if (t > 0) printf "%.0f", n / (t / hz); else print "n/a" }')
-b_log "portholed CPU while connecting: $((CPU_CONNECT1 - CPU_CONNECT0)) ticks -> $HS_PER_CORE handshakes per CPU-second"
+# portholed's own CPU for N TLS handshakes + configurations, per phase as uesim measured it at
+# the phase boundaries: full handshakes (connect) and resumed ones (close + reconnect with the
+# ticket). Handshakes per CPU-second is its capacity per core, whatever the load generator
+# could offer.
+b_log "portholed CPU from connect to hold (full + resumed handshakes, probes): $((CPU_CONNECT1 - CPU_CONNECT0)) ticks"
 sleep 2
 RSS1=$(b_vmrss_kb "$SERVER_PID")
 read -r SOCK_INUSE1 SOCK_MEM1 <<<"$(sockstat_tcp)"
@@ -160,6 +163,9 @@ b_stop "$UESIM_PID" 2
 SUMMARY=$(grep -m1 '^uesim: sessions=' "$BENCH_WORK/uesim.log")
 VERDICT=$(grep -E '^uesim: (PASS|FAIL)' "$BENCH_WORK/uesim.log" | tail -n 1)
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" ${SUMMARY#uesim: }"; }
+HS_PER_CORE=$(field full_per_cpu_s)
+RESUMED_PER_CORE=$(field resumed_per_cpu_s)
+b_log "portholed full handshakes per CPU-second: ${HS_PER_CORE:-n/a} ($(field connect_cpu_s) s CPU for $(field connected)); resumed handshakes per CPU-second: ${RESUMED_PER_CORE:-n/a} ($(field resume_cpu_s) s CPU for $(field resumed))"
 
 b_stop "$CLIENT_PID" 5
 b_stop "$SERVER_PID" 5
@@ -171,14 +177,17 @@ report() {
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); kernel $(uname -r); CPU $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1); nproc $(nproc)"
   echo "- porthole $("$PORTHOLE_BIN" --version 2>/dev/null | head -n 1) (Release, $BUILD_DIR); $(openssl version)"
-  echo "- $N simulated UEs (porthole-uesim, minted ECDSA client certs, TLS 1.3) at $RATE connections/s from ue; pool 100.64.0.0/16; one real UE (porthole client) connected throughout"
+  echo "- $N simulated UEs (porthole-uesim, minted ECDSA client certs, TLS 1.3) at $RATE connections/s from ue, then each closed and reconnected at the same rate offering its session ticket (--resume); pool 100.64.0.0/16; one real UE (porthole client) connected throughout"
   echo "- uesim: ${SUMMARY#uesim: }"
   echo "- uesim verdict: ${VERDICT#uesim: } (exit $UESIM_RC)"
   echo
   echo "| metric | without | with $N simulated UEs | per tunnel |"
   echo "|---|---:|---:|---:|"
   echo "| TLS handshakes/s while connecting (uesim handshake_per_s) | | $(field handshake_per_s) | |"
-  echo "| portholed handshakes per CPU-second (its own CPU while connecting) | | $HS_PER_CORE | |"
+  echo "| portholed full handshakes per CPU-second (its own CPU while connecting) | | ${HS_PER_CORE:-n/a} | |"
+  echo "| TLS resumptions/s while reconnecting (uesim resume_per_s) | | $(field resume_per_s) | |"
+  echo "| portholed resumed handshakes per CPU-second (its own CPU while reconnecting) | | ${RESUMED_PER_CORE:-n/a} | |"
+  echo "| sessions reconnected / resumed | | $(field reconnected) / $(field resumed) | |"
   echo "| sessions connected / distinct addresses | | $(field connected) / $(field assigned_distinct) | |"
   printf '| portholed VmRSS | %s MiB | %s MiB | %s kB |\n' "$(awk -v k="$RSS0" 'BEGIN { printf "%.1f", k / 1024 }')" \
     "$(awk -v k="$RSS1" 'BEGIN { printf "%.1f", k / 1024 }')" "$(awk -v a="$RSS0" -v b="$RSS1" -v n="$N" 'BEGIN { printf "%.1f", (b - a) / n }')"

@@ -14,6 +14,7 @@ struct RawOptions {
     std::string tls_min = "1.3", pool, pool6, log_level = "info", metrics_listen;
     std::vector<std::string> push_routes, dns, static_addresses;
     unsigned handshake_timeout = 10;
+    unsigned ticket_lifetime = 3600;
     bool no_offload = false;
 };
 
@@ -33,6 +34,11 @@ void add_options(CLI::App& app, concentrator::ConcentratorOptions& o, RawOptions
                    "Certificate revocation list of the UE CA (PEM); revoked UEs are refused");
     app.add_option("--tls-min", raw.tls_min, "Oldest TLS version accepted: 1.3 or 1.2")
         ->capture_default_str();
+    app.add_option("--ticket-lifetime", raw.ticket_lifetime,
+                   "Seconds a TLS 1.3 session ticket lets a UE reconnect without a full "
+                   "handshake (0: no resumption)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 604800));
     app.add_option("--pool", raw.pool,
                    "IPv4 pool for UEs (CIDR); its first host is the concentrator's");
     app.add_option("--pool6", raw.pool6, "IPv6 pool for UEs (CIDR)");
@@ -130,6 +136,7 @@ Result<void> convert(const RawOptions& raw, ConcentratorCommandLine& out) {
         if (!packet::valid_domain_name(d))
             return make_error("dns-search: '{}' is not a domain name", d);
     o.handshake_timeout = std::chrono::seconds(raw.handshake_timeout);
+    o.ticket_lifetime = std::chrono::seconds(raw.ticket_lifetime);
     o.offload = !raw.no_offload;
     for (const auto& sa : raw.static_addresses) {
         auto eq = sa.rfind('=');

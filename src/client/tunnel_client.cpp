@@ -144,6 +144,7 @@ Result<void> TunnelClient::run() {
 Result<void> TunnelClient::run_session() {
     // Fresh per-connection state. Whatever was queued for the old connection is dropped: its
     // head envelope may be half-sent, and its packets are stale by now.
+    keep_ticket();
     tls_.reset();
     if (socket_) loop_->remove(socket_.get());
     socket_.reset();
@@ -257,6 +258,7 @@ Result<void> TunnelClient::connect() {
     auto tls = tls::TlsConnection::make(*tls_ctx_, socket_.get());
     if (!tls) return tls.error();
     tls_.emplace(std::move(*tls));
+    tls_->offer_ticket(ticket_);
 
     auto deadline = Clock::now() + opt_.connect_timeout;
     for (;;) {
@@ -275,8 +277,23 @@ Result<void> TunnelClient::connect() {
             return make_error("TLS handshake with {} timed out after {} s", server_label_,
                               opt_.connect_timeout.count());
     }
+    if (tls_->ticket_offered() && !tls_->resumed()) {
+        log::debug("the concentrator did not take our session ticket: full handshake");
+        ticket_.reset();
+    }
     log::debug("TLS up with {} ({})", server_label_, tls_->description());
     return ok();
+}
+
+void TunnelClient::keep_ticket() {
+    if (!tls_) return;
+    // After a TLS failure (an alert: refused, revoked; a bad record) start afresh; a connection
+    // that was only cut or reset keeps its ticket, which is what makes the reconnect cheap.
+    if (tls_->tls_failed()) {
+        ticket_.reset();
+        return;
+    }
+    if (auto t = tls_->take_ticket(); !t.empty()) ticket_ = std::move(t);
 }
 
 Result<void> TunnelClient::proxy_connect() {

@@ -82,6 +82,7 @@ private:
     void flush();
     void set_socket_events(bool want_out);
     void fail(Error e);
+    void keep_ticket();
 
     ClientOptions opt_;
     Endpoint peer_;             // where the TCP connection goes: concentrator or proxy
@@ -97,6 +98,8 @@ private:
     std::optional<tun::RouteSpec> to_server_;
     Fd socket_;
     std::optional<tls::TlsConnection> tls_;
+    // The newest TLS 1.3 session ticket, offered on the next reconnect (memory only).
+    tls::SessionTicket ticket_;
     std::optional<net::SignalFd> signals_;
     std::optional<net::EventLoop> loop_;  // one for the whole run (status socket included)
     std::unique_ptr<control::ControlServer> status_server_;

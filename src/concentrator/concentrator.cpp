@@ -52,8 +52,8 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
     if (opt.max_envelope < size_t(opt.mtu) + packet::kHeaderSize)
         return make_error("max-envelope {} is smaller than mtu {} + 3", opt.max_envelope, opt.mtu);
 
-    auto tls = tls::TlsContext::server(
-        {opt.cert_file, opt.key_file, opt.client_ca_file, opt.tls_min, opt.crl_file});
+    auto tls = tls::TlsContext::server({opt.cert_file, opt.key_file, opt.client_ca_file,
+                                        opt.tls_min, opt.crl_file, opt.ticket_lifetime});
     if (!tls) return tls.error();
     auto loop = net::EventLoop::create();
     if (!loop) return loop.error();

@@ -80,6 +80,7 @@ public:
     [[nodiscard]] const session::LanePolicy& lane_policy() const { return lane_policy_; }
     // Statistics (portholectl, metrics): how handshakes ended, send-queue delay samples.
     void count_handshake(control::HandshakeResult r) { handshakes_.add(r); }
+    void count_tls_handshake(bool resumed) { handshakes_.add_tls(resumed); }
     control::DelayHistogram& queue_delay() { return queue_delay_; }
 
     // --- the operator's view (src/control; docs/operations.md) ---

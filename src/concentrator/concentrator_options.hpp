@@ -20,6 +20,7 @@ struct ConcentratorOptions {
     std::string cert_file, key_file, client_ca_file;
     std::string crl_file;  // empty: no revocation list
     tls::TlsVersion tls_min = tls::TlsVersion::v1_3;
+    std::chrono::seconds ticket_lifetime = tls::kDefaultTicketLifetime;  // 0: no resumption
     std::optional<Prefix> pool4;  // the concentrator's TUN takes the first host address
     std::optional<Prefix> pool6;
     std::vector<Prefix> push_routes;  // empty: full tunnel

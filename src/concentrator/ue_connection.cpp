@@ -69,6 +69,7 @@ void UeConnection::drive_handshake() {
         case tls::TlsStatus::ok:
             phase_ = Phase::session;
             identity_ = tls_.peer_identity();
+            owner_.count_tls_handshake(tls_.resumed());
             if (identity_.empty())
                 log::debug(session_fields(id_, identity_),
                            "{}: TLS up from {} ({}) without a client certificate", tag(), peer_,
@@ -149,6 +150,9 @@ void UeConnection::handle_output() {
     if (out_.closed) {
         auto why = fmt::format("{}: {}", out_.closed_by_peer ? "UE closed the session" : "closing",
                                packet::describe(*out_.closed));
+        // A UE that ended its session on purpose does a full handshake next time: resumption
+        // is for lost connections, and the session cache must not fill with goodbyes.
+        if (out_.closed_by_peer) tls_.forget_session();
         flush();
         tls_.shutdown();
         finish(why, out_.closed_by_peer ? Linger::no : Linger::yes);

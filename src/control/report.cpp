@@ -92,6 +92,8 @@ std::string status_json(const StatusReport& r) {
               {"max_sessions", r.max_sessions},
               {"handshakes", std::move(hs)},
               {"handshakes_failed", r.handshakes.failed()},
+              {"tls_handshakes",
+               {{"full", r.handshakes.tls_full()}, {"resumed", r.handshakes.tls_resumed()}}},
               {"traffic", traffic_json(r.traffic)},
               {"drops", drops_json(r.drops)},
               {"reconnects", {{"resumed", r.resumed}, {"replaced", r.replaced}}},
@@ -153,6 +155,13 @@ std::string prometheus_text(const StatusReport& r) {
     for (size_t i = 0; i < size_t(HandshakeResult::count_); ++i)
         out += fmt::format("porthole_handshakes_total{{result=\"{}\"}} {}\n",
                            kHandshakeResultNames[i], r.handshakes[HandshakeResult(i)]);
+    head("porthole_tls_handshakes_total", "counter",
+         "Completed TLS handshakes: full (client certificate verified) or resumed (TLS 1.3 "
+         "session ticket).");
+    out +=
+        fmt::format("porthole_tls_handshakes_total{{kind=\"full\"}} {}\n", r.handshakes.tls_full());
+    out += fmt::format("porthole_tls_handshakes_total{{kind=\"resumed\"}} {}\n",
+                       r.handshakes.tls_resumed());
     head("porthole_bytes_total", "counter",
          "Tunnelled IP bytes; up: from UEs to the network, down: from the network to UEs.");
     out += fmt::format("porthole_bytes_total{{direction=\"up\"}} {}\n", r.traffic.bytes_up);
@@ -252,6 +261,8 @@ Result<std::string> status_table(std::string_view text) {
     std::string failed = nonzero_list(hs, "ok");
     row("handshakes", fmt::format("ok {}, failed {}{}", u64(hs, "ok"), u64(j, "handshakes_failed"),
                                   failed == "none" ? "" : fmt::format(" ({})", failed)));
+    const json& tls = sub(j, "tls_handshakes");
+    row("tls", fmt::format("full {}, resumed {}", u64(tls, "full"), u64(tls, "resumed")));
     const json& t = sub(j, "traffic");
     row("up", traffic_text(t, "up"));
     row("down", traffic_text(t, "down"));

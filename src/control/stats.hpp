@@ -46,9 +46,15 @@ public:
     void add(HandshakeResult r) { n_[size_t(r)] += 1; }
     [[nodiscard]] uint64_t operator[](HandshakeResult r) const { return n_[size_t(r)]; }
     [[nodiscard]] uint64_t failed() const;
+    // Completed TLS handshakes (any peer, before the tunnel is asked for): full ones (client
+    // certificate sent and verified) and resumed ones (TLS 1.3 ticket, PSK with ECDHE).
+    void add_tls(bool resumed) { (resumed ? tls_resumed_ : tls_full_) += 1; }
+    [[nodiscard]] uint64_t tls_full() const { return tls_full_; }
+    [[nodiscard]] uint64_t tls_resumed() const { return tls_resumed_; }
 
 private:
     std::array<uint64_t, size_t(HandshakeResult::count_)> n_{};
+    uint64_t tls_full_ = 0, tls_resumed_ = 0;
 };
 
 // Tunnelled traffic. up: UE -> network (written to the TUN device or hairpinned);

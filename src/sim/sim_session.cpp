@@ -58,7 +58,14 @@ SimSession::~SimSession() {
 
 void SimSession::start(session::TimePoint now) {
     teardown();
+    if (tls_) {  // keep its ticket, unless the connection failed at the TLS layer
+        if (tls_->tls_failed())
+            ticket_.reset();
+        else if (auto t = tls_->take_ticket(); !t.empty())
+            ticket_ = std::move(t);
+    }
     tls_.reset();
+    resumed_ = false;
     core_.reset();
     tx_ = ByteQueue(kQueueBytes);
     writing_ = fin_sent_ = false;
@@ -89,6 +96,10 @@ void SimSession::abort(std::string why) {
     if (phase_ == Phase::done || phase_ == Phase::idle) return;
     if (phase_ == Phase::closing) return teardown();  // our CLOSE is out: not a failure
     fail(std::move(why));
+}
+
+void SimSession::cut() {
+    if (phase_ == Phase::configuring || phase_ == Phase::established) teardown();
 }
 
 void SimSession::teardown() {
@@ -129,6 +140,7 @@ void SimSession::finish_connect() {
     if (!tls) return fail(tls.error().message);
     if (auto r = identity_.apply(tls->ssl()); !r) return fail(r.error().message);
     tls_.emplace(std::move(*tls));
+    if (env_.offer_tickets) tls_->offer_ticket(ticket_);
     phase_ = Phase::handshake;
     drive_handshake();
 }
@@ -137,6 +149,8 @@ void SimSession::drive_handshake() {
     switch (tls_->handshake()) {
         case tls::TlsStatus::ok: {
             tls_at_ = Clock::now();
+            resumed_ = tls_->resumed();
+            if (tls_->ticket_offered() && !resumed_) ticket_.reset();  // refused: forget it
             phase_ = Phase::configuring;
             core_.emplace(session::ClientSession::Options{
                 packet::kMaxEnvelopeSize, {}, env_.connect_timeout, 3});

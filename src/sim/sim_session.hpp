@@ -50,6 +50,7 @@ struct SimEnv {
     SimCounters& counters;
     Endpoint server;
     session::Duration connect_timeout;
+    bool offer_tickets = false;  // --resume: a restarted session offers its TLS session ticket
 };
 
 class SimSession final : public net::EventHandler {
@@ -67,6 +68,9 @@ public:
     void close(session::TimePoint now);
     // Drops the connection at once (used at the hard deadline).
     void abort(std::string why);
+    // Drops the connection as a lost one: no CLOSE, no close_notify, the socket just closed
+    // (--resume: the concentrator keeps the TLS session of a lost connection, not of a CLOSE).
+    void cut();
     void on_event(uint32_t events) override;
     void on_timer(session::TimePoint now);
 
@@ -83,6 +87,8 @@ public:
     [[nodiscard]] const std::optional<packet::Close>& server_close() const { return server_close_; }
     [[nodiscard]] bool was_configured() const { return configured_at_.has_value(); }
     [[nodiscard]] bool tls_done() const { return tls_at_.has_value(); }
+    // The last TLS handshake resumed a session (a ticket of the previous connection).
+    [[nodiscard]] bool resumed() const { return resumed_; }
     [[nodiscard]] std::optional<session::TimePoint> configured_at() const { return configured_at_; }
     [[nodiscard]] session::TimePoint started_at() const { return started_at_; }
     [[nodiscard]] uint32_t probe_replies() const { return probe_replies_; }
@@ -110,6 +116,8 @@ private:
     Phase phase_ = Phase::idle;
     Fd socket_;
     std::optional<tls::TlsConnection> tls_;
+    tls::SessionTicket ticket_;  // newest ticket of an earlier connection (memory only)
+    bool resumed_ = false;
     std::optional<session::ClientSession> core_;
     session::ClientOutput out_;
     ByteQueue tx_;

@@ -4,12 +4,15 @@
 //          misdelivered=M failures=F ...
 // Exit 0 only when the run met its expectations; else 1 with "uesim: FAIL: <reason>".
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <vector>
 
 #include "base/log.hpp"
@@ -68,12 +71,10 @@ public:
           loop_(loop),
           signals_(signals),
           rx_(new std::byte[64 * 1024]),
-          env_{loop,
-               tls,
-               {rx_.get(), 64 * 1024},
-               counters_,
-               o.server,
-               std::chrono::duration_cast<session::Duration>(o.connect_timeout)},
+          env_{
+              loop,      tls,      {rx_.get(), 64 * 1024},
+              counters_, o.server, std::chrono::duration_cast<session::Duration>(o.connect_timeout),
+              o.resume},
           t0_(Clock::now()),
           hard_deadline_(t0_ + std::chrono::seconds(o.duration_s)) {
         const unsigned n = o.churn_s > 0 ? o.churn_parallel : o.sessions;
@@ -120,18 +121,16 @@ private:
         return next >= count;
     }
 
-    int run_sessions() {
+    // Starts every session at --connect-rate from `since` and turns the loop until none is
+    // still connecting, in its handshake or configuring. False when the run was stopped.
+    bool connect_all(TimePoint since) {
         const size_t n = sessions_.size();
-        say("{} session(s) to {} ({}), connect rate {}/s", n, o_.server,
-            o_.shared_identity() ? fmt::format("one shared identity '{}'", sessions_[0]->identity())
-                                 : fmt::format("minted identities {}-0..{}-{}", o_.identity_prefix,
-                                               o_.identity_prefix, n - 1),
-            o_.connect_rate);
-        bool alive = true;
-        // 1. Connect everything.
         size_t next = 0;
+        started_ = 0;
+        first_start_.reset();
+        bool alive = true;
         while (alive) {
-            bool all_started = pace(next, n, t0_);
+            bool all_started = pace(next, n, since);
             if (all_started && std::none_of(sessions_.begin(), sessions_.end(), [](auto& s) {
                     return s->phase() == SimSession::Phase::connecting ||
                            s->phase() == SimSession::Phase::handshake ||
@@ -140,6 +139,73 @@ private:
                 break;
             alive = turn();
         }
+        return alive;
+    }
+
+    // --resume: every session's connection is cut (closed without CLOSE or close_notify, as a
+    // lost one) and connects again offering the ticket of its first connection; configuration
+    // runs again as on any connection.
+    bool resume_phase() {
+        const size_t n = sessions_.size();
+        say("resuming: cutting {} connection(s), then reconnecting each with its session ticket",
+            n);
+        for (auto& s : sessions_)
+            s->cut();
+        // Let the concentrator see the connections end before the reconnections come in.
+        bool alive = true;
+        const auto until = Clock::now() + std::chrono::seconds(1);
+        while (alive && Clock::now() < until)
+            alive = turn();
+        if (!alive) return false;
+        cpu_resume0_ = process_cpu_s();
+        const TimePoint since = Clock::now();
+        alive = connect_all(since);
+        cpu_resume1_ = process_cpu_s();
+        TimePoint last_cfg = since;
+        for (auto& s : sessions_) {
+            if (auto t = s->configured_at()) {
+                ++reconnected_;
+                if (s->resumed()) ++resumed_;
+                last_cfg = std::max(last_cfg, *t);
+            }
+        }
+        resume_s_ = first_start_ ? seconds_between(*first_start_, last_cfg) : 0.0;
+        say("reconnected {} of {} in {:.2f} s ({} resumed TLS handshakes)", reconnected_, n,
+            resume_s_, resumed_);
+        collect_addresses();
+        report_errors();
+        return alive;
+    }
+
+    // CPU seconds (user + system) --cpu-pid has used so far, from /proc/PID/stat.
+    std::optional<double> process_cpu_s() const {
+        if (o_.cpu_pid <= 0) return std::nullopt;
+        std::ifstream f(fmt::format("/proc/{}/stat", o_.cpu_pid));
+        std::string line;
+        if (!std::getline(f, line)) return std::nullopt;
+        auto paren = line.rfind(')');  // the command name may hold spaces
+        if (paren == std::string::npos) return std::nullopt;
+        std::istringstream rest(line.substr(paren + 1));
+        std::string field;
+        unsigned long long utime = 0, stime = 0;
+        for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15: utime, stime
+            if (i == 14) utime = std::stoull(field);
+            if (i == 15) stime = std::stoull(field);
+        }
+        return double(utime + stime) / double(::sysconf(_SC_CLK_TCK));
+    }
+
+    int run_sessions() {
+        const size_t n = sessions_.size();
+        say("{} session(s) to {} ({}), connect rate {}/s", n, o_.server,
+            o_.shared_identity() ? fmt::format("one shared identity '{}'", sessions_[0]->identity())
+                                 : fmt::format("minted identities {}-0..{}-{}", o_.identity_prefix,
+                                               o_.identity_prefix, n - 1),
+            o_.connect_rate);
+        // 1. Connect everything.
+        cpu_connect0_ = process_cpu_s();
+        bool alive = connect_all(t0_);
+        cpu_connect1_ = process_cpu_s();
         TimePoint last_cfg = t0_;
         for (auto& s : sessions_) {
             if (s->tls_done()) ++handshakes_;
@@ -154,6 +220,9 @@ private:
         collect_addresses();
         if (alive && connected_ == n) say("all {} sessions up", n);
         report_errors();
+
+        // 1b. Close and reconnect each with its ticket.
+        if (alive && o_.resume) alive = resume_phase();
 
         // Shared identity: the concentrator closes every older session ("replaced").
         if (alive && o_.shared_identity()) {
@@ -408,6 +477,20 @@ private:
             line += fmt::format(" cycles={} cycles_per_s={:.1f} churn_s={:.1f}", cycles_,
                                 churn_elapsed_ > 0 ? double(cycles_) / churn_elapsed_ : 0.0,
                                 churn_elapsed_);
+        if (o_.resume)
+            line += fmt::format(" reconnected={} resumed={} resume_per_s={:.1f} resume_s={:.2f}",
+                                reconnected_, resumed_,
+                                resume_s_ > 0 ? double(reconnected_) / resume_s_ : 0.0, resume_s_);
+        if (cpu_connect0_ && cpu_connect1_) {
+            const double cpu = *cpu_connect1_ - *cpu_connect0_;
+            line += fmt::format(" connect_cpu_s={:.2f} full_per_cpu_s={:.0f}", cpu,
+                                cpu > 0 ? double(connected_) / cpu : 0.0);
+        }
+        if (cpu_resume0_ && cpu_resume1_) {
+            const double cpu = *cpu_resume1_ - *cpu_resume0_;
+            line += fmt::format(" resume_cpu_s={:.2f} resumed_per_cpu_s={:.0f}", cpu,
+                                cpu > 0 ? double(resumed_) / cpu : 0.0);
+        }
         if (o_.hold_s > 0)
             line += max_rtt_.count() > 0
                         ? fmt::format(" keepalive_rtt_max_ms={:.2f}",
@@ -441,6 +524,13 @@ private:
                        fmt::format("only {} distinct addresses for {} sessions", assigned_distinct_,
                                    n));
                 expect(still_up_ == n, fmt::format("{} session(s) ended early", n - still_up_));
+            }
+            if (o_.resume) {
+                expect(reconnected_ == n,
+                       fmt::format("{} of {} sessions did not reconnect", n - reconnected_, n));
+                expect(resumed_ == reconnected_,
+                       fmt::format("{} of {} reconnections were full TLS handshakes, not resumed",
+                                   reconnected_ - resumed_, reconnected_));
             }
             expect(failures_ == 0, fmt::format("{} failure(s)", failures_));
             if (o_.probe_dst)
@@ -483,7 +573,9 @@ private:
     TimePoint t0_, hard_deadline_, last_tick_{};
     std::optional<TimePoint> first_start_;
     size_t started_ = 0, handshakes_ = 0, connected_ = 0, assigned_distinct_ = 0, still_up_ = 0;
-    double connect_s_ = 0, churn_elapsed_ = 0;
+    size_t reconnected_ = 0, resumed_ = 0;
+    double connect_s_ = 0, churn_elapsed_ = 0, resume_s_ = 0;
+    std::optional<double> cpu_connect0_, cpu_connect1_, cpu_resume0_, cpu_resume1_;
     uint64_t probes_sent_ = 0, replies_ = 0, spoof_sent_ = 0, ue2ue_sent_ = 0;
     uint64_t cycles_ = 0, failures_ = 0;
     session::Duration max_rtt_{0};

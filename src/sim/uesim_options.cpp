@@ -65,6 +65,13 @@ Result<UesimOptions> parse_options(int argc, char** argv) {
     app.add_option("--expect-ue-to-ue", expect_u2u, "What --ue-to-ue expects: blocked or allowed")
         ->capture_default_str()
         ->check(CLI::IsMember({"blocked", "allowed"}));
+    app.add_flag("--resume", o.resume,
+                 "Once all are up, close every session and reconnect it offering its TLS 1.3 "
+                 "session ticket (a resumed handshake); then probe and hold as usual");
+    app.add_option("--cpu-pid", o.cpu_pid,
+                   "Report the CPU time of this process (portholed) in the connect and resume "
+                   "phases, from /proc/PID/stat")
+        ->check(CLI::Range(1, 1 << 30));
     app.add_option("--churn", o.churn_s,
                    "Churn for SECONDS: connect, configure, (probe,) CLOSE, disconnect, repeat")
         ->check(CLI::Range(1, 86400));
@@ -102,8 +109,10 @@ Result<UesimOptions> parse_options(int argc, char** argv) {
     if (o.spoof && !o.probe_dst) return make_error("--spoof needs --probe DST (the destination)");
     if (o.churn_probe && !o.probe_dst) return make_error("--churn-probe needs --probe DST");
     if (o.ue_to_ue && o.sessions < 2) return make_error("--ue-to-ue needs --sessions 2 or more");
-    if (o.churn_s > 0 && (o.spoof || o.ue_to_ue || o.hold_s > 0))
-        return make_error("--churn runs alone (no --spoof, --ue-to-ue or --hold)");
+    if (o.churn_s > 0 && (o.spoof || o.ue_to_ue || o.hold_s > 0 || o.resume))
+        return make_error("--churn runs alone (no --spoof, --ue-to-ue, --hold or --resume)");
+    if (o.resume && o.shared_identity())
+        return make_error("--resume needs one identity per session (--mint-ca-cert)");
     if (o.churn_s > 0 && o.shared_identity() && o.churn_parallel > 1)
         return make_error(
             "--churn with a shared --cert needs --churn-parallel 1 (sessions of one "

@@ -32,6 +32,9 @@ struct UesimOptions {
     bool ue_to_ue = false;
     bool expect_ue_to_ue = false;  // --expect-ue-to-ue allowed|blocked (default blocked)
 
+    bool resume = false;  // once all are up: close each and reconnect it with its ticket
+    int cpu_pid = 0;      // > 0: report this process's CPU time per phase (portholed's)
+
     unsigned churn_s = 0;  // > 0: churn mode
     unsigned churn_parallel = 10;
     bool churn_probe = false;

@@ -43,6 +43,7 @@ struct PeerInfo {
     std::string error_not_after;
     bool handshake_done = false;  // handshake() has returned ok
     bool data_read = false;       // application data has been received (not just the handshake)
+    std::unique_ptr<SSL_SESSION, SessionDeleter> ticket;  // client: the newest ticket received
 };
 
 void free_peer_info(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
@@ -205,6 +206,20 @@ bool is_not_tls(int reason) {
     }
 }
 
+// The name the client verifies in the server certificate: a host name or an IP address.
+std::string verified_name(SSL* ssl) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    std::string name;
+    if (const char* host = X509_VERIFY_PARAM_get0_host(param, 0); host != nullptr) {
+        name = host;
+    } else if (char* ip = X509_VERIFY_PARAM_get1_ip_asc(param); ip != nullptr) {
+        name = ip;
+        OPENSSL_free(ip);
+    }
+    ERR_clear_error();
+    return name;
+}
+
 // The root cause in the error queue: the first error from the SSL library, else the first one.
 unsigned long first_error() {
     unsigned long first = 0;
@@ -265,6 +280,15 @@ Result<TlsConnection> TlsConnection::make(const TlsContext& ctx, int fd) {
     }
     ERR_clear_error();
     return conn;
+}
+
+TlsConnection::~TlsConnection() {
+    // OpenSSL drops a connection's session from the server's cache when the SSL is freed
+    // without a close_notify sent (a "bad" session): that would void the UE's ticket exactly
+    // when its connection was cut. Only a session that failed at the TLS layer is bad.
+    SSL* s = ssl_.get();
+    if (s != nullptr && is_server_ && !tls_failed_ && SSL_is_init_finished(s))
+        SSL_set_shutdown(s, SSL_get_shutdown(s) | SSL_SENT_SHUTDOWN);
 }
 
 TlsStatus TlsConnection::handshake() {
@@ -346,8 +370,54 @@ std::string TlsConnection::peer_identity() const {
 
 std::string TlsConnection::description() const {
     const char* cipher = SSL_get_cipher_name(ssl_.get());
-    return fmt::format("{} {}", SSL_get_version(ssl_.get()), cipher != nullptr ? cipher : "(none)");
+    return fmt::format("{} {}{}", SSL_get_version(ssl_.get()),
+                       cipher != nullptr ? cipher : "(none)", resumed() ? ", resumed" : "");
 }
+
+void TlsConnection::offer_ticket(const SessionTicket& ticket) {
+    if (is_server_ || ticket.empty() || SSL_is_init_finished(ssl_.get())) return;
+    if (ticket.server_name() != verified_name(ssl_.get())) return;
+    // A copy: OpenSSL marks the session of a connection freed without close_notify (a cut
+    // connection) as not resumable, and the ticket we hold must stay usable.
+    ERR_clear_error();
+    std::unique_ptr<SSL_SESSION, SessionDeleter> copy(SSL_SESSION_dup(ticket.get()));
+    if (copy && SSL_set_session(ssl_.get(), copy.get()) == 1) ticket_offered_ = true;
+    ERR_clear_error();
+}
+
+void TlsConnection::forget_session() {
+    SSL* s = ssl_.get();
+    if (SSL_SESSION* session = SSL_get_session(s); is_server_ && session != nullptr)
+        (void)SSL_CTX_remove_session(SSL_get_SSL_CTX(s), session);
+    ERR_clear_error();
+}
+
+bool TlsConnection::resumed() const {
+    return SSL_is_init_finished(ssl_.get()) && SSL_session_reused(ssl_.get()) == 1;
+}
+
+SessionTicket TlsConnection::take_ticket() {
+    PeerInfo* info = peer_info(ssl_.get());
+    if (info == nullptr || !info->ticket) return {};
+    return SessionTicket(info->ticket.release(), verified_name(ssl_.get()));
+}
+
+namespace detail {
+int keep_new_session(SSL* ssl, SSL_SESSION* session) {
+    PeerInfo* info = peer_info(ssl);
+    // TLS 1.2 sessions are never resumed (no key exchange on resumption): not kept.
+    if (info == nullptr || SSL_SESSION_get_protocol_version(session) != TLS1_3_VERSION ||
+        SSL_SESSION_is_resumable(session) != 1)
+        return 0;
+    // A copy, not the connection's own session object: when the connection is freed without
+    // close_notify (cut, reset: the very case resumption is for) OpenSSL marks its session as
+    // not resumable.
+    if (SSL_SESSION* copy = SSL_SESSION_dup(session); copy != nullptr)
+        info->ticket.reset(copy);  // the newest replaces an older one
+    ERR_clear_error();
+    return 0;  // OpenSSL keeps (and frees) the session it passed
+}
+}  // namespace detail
 
 TlsStatus TlsConnection::classify(int ret, const char* op) {
     const int saved_errno = errno;
@@ -360,9 +430,16 @@ TlsStatus TlsConnection::classify(int ret, const char* op) {
         case SSL_ERROR_WANT_WRITE:
             ERR_clear_error();
             return TlsStatus::want_write;
-        case SSL_ERROR_ZERO_RETURN:
+        case SSL_ERROR_ZERO_RETURN: {
             ERR_clear_error();
+            // A server context with tickets takes a bare EOF as close_notify
+            // (SSL_OP_IGNORE_UNEXPECTED_EOF); during the handshake it still deserves a reason.
+            const PeerInfo* pi = peer_info(s);
+            if (pi == nullptr || !pi->handshake_done)
+                error_ = fmt::format("{} closed the connection during the TLS handshake",
+                                     is_server_ ? "the client" : "the concentrator");
             return TlsStatus::closed;
+        }
         default:
             break;
     }
@@ -385,6 +462,7 @@ TlsStatus TlsConnection::classify(int ret, const char* op) {
     const char* hint = just_after_handshake
                            ? " (right after the handshake: our certificate may have been refused)"
                            : "";
+    if (!eof && code == SSL_ERROR_SSL) tls_failed_ = true;
     if (eof) {
         if (in_handshake)
             error_ = fmt::format("{} closed the connection during the TLS handshake", peer);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "base/result.hpp"
+#include "tls/session_ticket.hpp"
 #include "tls/tls_context.hpp"
 
 namespace porthole::tls {
@@ -34,6 +35,9 @@ struct SslDeleter {
 class TlsConnection {
 public:
     static Result<TlsConnection> make(const TlsContext& ctx, int fd);
+    ~TlsConnection();
+    TlsConnection(TlsConnection&&) noexcept = default;
+    TlsConnection& operator=(TlsConnection&&) noexcept = default;
 
     TlsStatus handshake();
     // Reads decrypted bytes. ok with bytes > 0, or want_read/want_write/closed/failed.
@@ -56,9 +60,26 @@ public:
     // mismatch; expired/not yet valid; our own certificate refused by the peer).
     [[nodiscard]] const std::string& error() const { return error_; }
     // Server side after the handshake: the verified client certificate's subject CN (or the
-    // whole subject when it has no CN).
+    // whole subject when it has no CN). On a resumed session the certificate and the verify
+    // result are those of the resumed session (checked at the full handshake that made it).
     [[nodiscard]] std::string peer_identity() const;
-    [[nodiscard]] std::string description() const;  // "TLSv1.3 TLS_AES_256_GCM_SHA384"
+    // "TLSv1.3 TLS_AES_256_GCM_SHA384", with ", resumed" after a resumed handshake.
+    [[nodiscard]] std::string description() const;
+
+    // Resumption (TLS 1.3 tickets). Client: offer a ticket before the handshake (ignored when it
+    // was issued for another server name); after it, resumed() says whether the concentrator
+    // took it. Tickets arrive after the handshake, with the first reads: take_ticket() hands
+    // over the newest one received so far (empty when none).
+    void offer_ticket(const SessionTicket& ticket);
+    [[nodiscard]] bool ticket_offered() const { return ticket_offered_; }
+    [[nodiscard]] bool resumed() const;
+    SessionTicket take_ticket();
+    // The connection failed at the TLS layer (an alert, a bad record, verification), not just
+    // by the transport (reset, EOF): a reason for a client to forget its ticket.
+    [[nodiscard]] bool tls_failed() const { return tls_failed_; }
+    // Server: drops this connection's session from the context's cache, so that its ticket is
+    // not taken any more (the peer ended the session on purpose).
+    void forget_session();
     [[nodiscard]] SSL* ssl() const { return ssl_.get(); }
 
 private:
@@ -66,7 +87,15 @@ private:
     TlsStatus classify(int ret, const char* op);
     std::unique_ptr<SSL, SslDeleter> ssl_;
     bool is_server_ = false;
+    bool ticket_offered_ = false;
+    bool tls_failed_ = false;
     std::string error_;
 };
+
+namespace detail {
+// The client context's new-session callback (SSL_CTX_sess_set_new_cb): keeps a TLS 1.3 ticket
+// in the receiving connection, for take_ticket().
+int keep_new_session(SSL* ssl, SSL_SESSION* session);
+}  // namespace detail
 
 }  // namespace porthole::tls

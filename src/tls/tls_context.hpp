@@ -4,6 +4,7 @@
 
 #include <openssl/ssl.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -13,12 +14,22 @@ namespace porthole::tls {
 
 enum class TlsVersion { v1_2, v1_3 };
 
+inline constexpr std::chrono::seconds kDefaultTicketLifetime{3600};
+inline constexpr std::chrono::seconds kMaxTicketLifetime{7 * 24 * 3600};  // RFC 8446 §4.6.1
+// Sessions a server context keeps for resumption (~11 KB each once the connection has ended,
+// with OpenSSL 3.0); beyond it the oldest are dropped and those UEs do a full handshake.
+inline constexpr size_t kTicketCacheSize = 20480;
+
 struct ServerConfig {
     std::string cert_file;       // PEM chain, leaf first
     std::string key_file;        // PEM private key
     std::string client_ca_file;  // CA(s) that issue UE certificates; a client cert is required
     TlsVersion min_version = TlsVersion::v1_3;
     std::string crl_file{};  // PEM CRL(s) of the client CA; empty: no revocation check
+    // TLS 1.3 session tickets (resumption with PSK + ECDHE): how long one stays valid; 0: no
+    // tickets, every connection does a full handshake. The sessions live in this context's
+    // memory (a new context, as at a reload, knows none of them).
+    std::chrono::seconds ticket_lifetime{kDefaultTicketLifetime};
 };
 
 struct ClientConfig {
@@ -42,13 +53,19 @@ public:
     [[nodiscard]] SSL_CTX* get() const { return ctx_.get(); }
     [[nodiscard]] bool is_server() const { return is_server_; }
     [[nodiscard]] const std::string& server_name() const { return server_name_; }
+    // Server: whether connections get session tickets (ticket_lifetime > 0).
+    [[nodiscard]] bool issues_tickets() const { return issues_tickets_; }
 
 private:
-    TlsContext(SSL_CTX* ctx, bool is_server, std::string server_name)
-        : ctx_(ctx), is_server_(is_server), server_name_(std::move(server_name)) {}
+    TlsContext(SSL_CTX* ctx, bool is_server, std::string server_name, bool issues_tickets)
+        : ctx_(ctx),
+          is_server_(is_server),
+          server_name_(std::move(server_name)),
+          issues_tickets_(issues_tickets) {}
     std::unique_ptr<SSL_CTX, CtxDeleter> ctx_;
     bool is_server_ = false;
     std::string server_name_;
+    bool issues_tickets_ = false;
 };
 
 }  // namespace porthole::tls
