@@ -355,7 +355,8 @@ TEST_CASE("control: DNS search domains (0x16): layout, order, bounds") {
     SUBCASE("at most kMaxDnsSearch of them") {
         AttrBuilder b = base;
         for (size_t i = 0; i < kMaxDnsSearch; ++i)
-            b.bytes(0x16, text("d" + std::to_string(i) + ".example"));
+            b.bytes(0x16, text(fmt::format("d{}.example",
+                                           i)));  // no string temporaries: g++ 12 -O3 -Wrestrict
         CHECK(decode(kAssign, b.out).has_value());
         b.bytes(0x16, text("one-more.example"));
         CHECK(contains(error_of(kAssign, b.out), "search domains"));

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <variant>
 #include <vector>
@@ -77,9 +78,10 @@ inline Bytes ip_packet(const IpAddress& src, const IpAddress& dst, size_t payloa
 }
 
 inline Bytes envelope(uint8_t type, const Bytes& payload) {
-    Bytes w(packet::kHeaderSize);
+    Bytes w(packet::kHeaderSize + payload.size());
     packet::write_header(w.data(), type, payload.size());
-    w.insert(w.end(), payload.begin(), payload.end());
+    if (!payload.empty())
+        std::memcpy(w.data() + packet::kHeaderSize, payload.data(), payload.size());
     return w;
 }
 inline Bytes ip_envelope(const IpAddress& src, const IpAddress& dst) {
