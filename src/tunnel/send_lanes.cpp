@@ -73,6 +73,7 @@ void SendLanes::clear() {
     rt_.clear();
     bulk_.clear();
     partial_ = 0;
+    retry_ = {};
 }
 
 void SendLanes::release_buffers() {
@@ -156,23 +157,32 @@ SendLanes::Status SendLanes::write_queue(tls::TlsConnection& tls, ByteQueue& q, 
             }
             if (chunk == 0) return Status::failed;  // the queue holds whole envelopes only
         }
-        auto r = tls.write(front.first(chunk));
-        if (r.status == tls::TlsStatus::ok) {
-            q.consume(r.bytes);
-            written += r.bytes;
-            if (track_partial) {
-                if (partial_ > 0)
-                    partial_ -= std::min(partial_, r.bytes);
-                else if (big > r.bytes)
-                    partial_ = big - r.bytes;  // the rest must follow
-            }
-            continue;
-        }
-        if (r.status == tls::TlsStatus::want_write || r.status == tls::TlsStatus::want_read)
-            return Status::blocked;
-        return Status::failed;
+        if (auto st = write_chunk(tls, q, chunk, big, track_partial, written); st != Status::done)
+            return st;
     }
     return q.empty() ? Status::done : Status::blocked;
+}
+
+SendLanes::Status SendLanes::write_chunk(tls::TlsConnection& tls, ByteQueue& q, size_t chunk,
+                                         size_t big, bool track_partial, size_t& written) {
+    auto r = tls.write(q.front().first(chunk));
+    if (r.status == tls::TlsStatus::want_write || r.status == tls::TlsStatus::want_read) {
+        retry_ = {&q, chunk, big, track_partial};
+        return Status::blocked;
+    }
+    retry_ = {};
+    if (r.status != tls::TlsStatus::ok) return Status::failed;
+    // chunk is at most one record, and OpenSSL writes a record whole (partial-write mode
+    // returns after each record): r.bytes == chunk.
+    q.consume(r.bytes);
+    written += r.bytes;
+    if (track_partial) {
+        if (partial_ > 0)
+            partial_ -= std::min(partial_, r.bytes);
+        else if (big > r.bytes)
+            partial_ = big - r.bytes;  // the rest must follow
+    }
+    return Status::done;
 }
 
 void SendLanes::stamp_if_due(session::TimePoint now) {
@@ -190,6 +200,13 @@ SendLanes::Status SendLanes::flush(tls::TlsConnection& tls, session::TimePoint n
     stamp_if_due(now);
     size_t written = 0;
     Status st = Status::done;
+    // 0. A write that would have blocked last time, repeated with the same bytes (retry_).
+    if (retry_.queue != nullptr) {
+        PendingWrite p = retry_;
+        st = write_chunk(tls, *p.queue, p.chunk, p.big, p.track_partial, written);
+        if (st != Status::done) return st;
+        written = 0;
+    }
     // 1. A half-written bulk envelope goes first: the stream must not interleave envelopes.
     if (partial_ > 0) {
         st = write_queue(tls, bulk_, partial_, written, true);

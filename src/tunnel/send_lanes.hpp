@@ -80,12 +80,27 @@ private:
     // Writes up to `budget` bytes of q; whole envelopes only unless one is bigger than a record.
     Status write_queue(tls::TlsConnection& tls, ByteQueue& q, size_t budget, size_t& written,
                        bool track_partial);
+    // One TLS write of the first `chunk` bytes of q (one record); `big` is the length of an
+    // envelope larger than a record that starts there (0 if none). On want_write/want_read it
+    // remembers the write in retry_.
+    Status write_chunk(tls::TlsConnection& tls, ByteQueue& q, size_t chunk, size_t big,
+                       bool track_partial, size_t& written);
     void update_pacing(session::TimePoint now);
     void stamp_if_due(session::TimePoint now);
     [[nodiscard]] size_t unsent() const;
 
     ByteQueue rt_, bulk_;
     size_t partial_ = 0;  // bytes of a half-written bulk envelope still to go
+    // A TLS write that returned want_write/want_read. OpenSSL has already encrypted that record
+    // and keeps it: the next write must offer the same bytes again (at least as many; a shorter
+    // one fails with "bad length", and different bytes would be counted as sent while the held
+    // record goes out instead). So it is repeated before anything else, even real-time.
+    struct PendingWrite {
+        ByteQueue* queue = nullptr;
+        size_t chunk = 0, big = 0;
+        bool track_partial = false;
+    };
+    PendingWrite retry_;
     int fd_ = -1;
     uint64_t rate_ = 0;
     size_t pace_limit_ = 4 * 1024 * 1024;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -28,32 +29,78 @@ Bytes envelope(uint8_t type, size_t payload, uint8_t fill) {
     return e;
 }
 
+// A TLS 1.3 connection over a non-blocking socketpair whose sending side has a small buffer,
+// so that TLS writes block part-way.
+struct TlsPair {
+    test_pki::Pki pki;
+    std::optional<tls::TlsContext> sctx, cctx;
+    std::optional<tls::TlsConnection> c, s;  // client (sending) and server (receiving) side
+    int sv[2] = {-1, -1};
+
+    TlsPair() {
+        auto ca = pki.make_ca("Lab CA");
+        auto srv = pki.make_leaf(ca, "concentrator.lab", {"DNS:concentrator.lab"});
+        auto ue = pki.make_leaf(ca, "ue-1", {"DNS:ue-1.lab"});
+        auto sx = tls::TlsContext::server({srv.cert_file, srv.key_file, ca.cert_file});
+        auto cx =
+            tls::TlsContext::client({ca.cert_file, ue.cert_file, ue.key_file, "concentrator.lab"});
+        REQUIRE(sx.has_value());
+        REQUIRE(cx.has_value());
+        sctx.emplace(std::move(*sx));
+        cctx.emplace(std::move(*cx));
+        REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+        int small = 32 * 1024;
+        ::setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        auto a = tls::TlsConnection::make(*cctx, sv[0]);
+        auto b = tls::TlsConnection::make(*sctx, sv[1]);
+        REQUIRE(a.has_value());
+        REQUIRE(b.has_value());
+        c.emplace(std::move(*a));
+        s.emplace(std::move(*b));
+        for (int i = 0; i < 200; ++i) {
+            auto x = c->handshake();
+            auto y = s->handshake();
+            if (x == TlsStatus::ok && y == TlsStatus::ok) break;
+        }
+    }
+    ~TlsPair() {
+        c.reset();
+        s.reset();
+        ::close(sv[0]);
+        ::close(sv[1]);
+    }
+    TlsPair(const TlsPair&) = delete;
+    TlsPair& operator=(const TlsPair&) = delete;
+};
+
+// The receiving side: decodes envelopes and records (first payload octet, payload size) in order.
+struct Received {
+    packet::EnvelopeDecoder dec;
+    std::vector<std::pair<uint8_t, size_t>> items;
+
+    void pump(tls::TlsConnection& s) {
+        std::byte buf[16384];
+        for (;;) {
+            auto r = s.read(buf);
+            if (r.status != TlsStatus::ok) break;
+            auto err =
+                dec.feed(std::span<const std::byte>(buf, r.bytes), [&](const packet::Envelope& e) {
+                    items.emplace_back(e.payload.empty() ? 0 : uint8_t(e.payload[0]),
+                                       e.payload.size());
+                });
+            REQUIRE(err == packet::DecodeError::none);
+        }
+    }
+    [[nodiscard]] size_t size() const { return items.size(); }
+    const std::pair<uint8_t, size_t>& operator[](size_t i) const { return items[i]; }
+};
+
 }  // namespace
 
 TEST_CASE("send lanes: real-time first, envelopes never interleaved") {
-    test_pki::Pki pki;
-    auto ca = pki.make_ca("Lab CA");
-    auto srv = pki.make_leaf(ca, "concentrator.lab", {"DNS:concentrator.lab"});
-    auto ue = pki.make_leaf(ca, "ue-1", {"DNS:ue-1.lab"});
-    auto sctx = tls::TlsContext::server({srv.cert_file, srv.key_file, ca.cert_file});
-    auto cctx =
-        tls::TlsContext::client({ca.cert_file, ue.cert_file, ue.key_file, "concentrator.lab"});
-    REQUIRE(sctx.has_value());
-    REQUIRE(cctx.has_value());
-    int sv[2];
-    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
-    int small = 32 * 1024;
-    ::setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-    auto c = tls::TlsConnection::make(*cctx, sv[0]);
-    auto s = tls::TlsConnection::make(*sctx, sv[1]);
-    REQUIRE(c.has_value());
-    REQUIRE(s.has_value());
-    for (int i = 0; i < 200; ++i) {
-        auto a = c->handshake();
-        auto b = s->handshake();
-        if (a == TlsStatus::ok && b == TlsStatus::ok) break;
-    }
-
+    TlsPair tp;
+    auto& c = tp.c;
+    auto& s = tp.s;
     tunnel::SendLanes lanes(64 * 1024, 4 * 1024 * 1024);  // not attached: no TCP pacing on AF_UNIX
     // Bulk: a mix of 64 KiB and small envelopes (type 0x42 = skipped by receivers, any payload).
     std::mt19937 rng(5);
@@ -66,21 +113,8 @@ TEST_CASE("send lanes: real-time first, envelopes never interleaved") {
     }
     auto now = session::Clock::now();
     // Receiver: decodes envelopes and records their order.
-    packet::EnvelopeDecoder dec;
-    std::vector<std::pair<uint8_t, size_t>> got;  // (fill or 0xEE for real-time, size)
-    auto pump_receiver = [&] {
-        std::byte buf[16384];
-        for (;;) {
-            auto r = s->read(buf);
-            if (r.status != TlsStatus::ok) break;
-            auto err =
-                dec.feed(std::span<const std::byte>(buf, r.bytes), [&](const packet::Envelope& e) {
-                    got.emplace_back(e.payload.empty() ? 0 : uint8_t(e.payload[0]),
-                                     e.payload.size());
-                });
-            REQUIRE(err == packet::DecodeError::none);
-        }
-    };
+    Received got;
+    auto pump_receiver = [&] { got.pump(*s); };
     // First flush: the socket buffer fills part-way through the bulk.
     auto st = lanes.flush(*c, now);
     CHECK(st == tunnel::SendLanes::Status::blocked);
@@ -112,6 +146,48 @@ TEST_CASE("send lanes: real-time first, envelopes never interleaved") {
     // The real-time envelope overtook most of the queued bulk.
     REQUIRE(rt_index != SIZE_MAX);
     CHECK(rt_index < got.size() / 2);
-    ::close(sv[0]);
-    ::close(sv[1]);
+}
+
+// A TLS write that blocks holds an encrypted record inside OpenSSL; the next write must offer the
+// same bytes. Bulk here is small envelopes only (no half-written envelope to finish first), and a
+// real-time envelope, shorter than the held record, arrives after every blocked flush: each must
+// still arrive exactly once, bulk in order, and no flush may fail ("bad length").
+TEST_CASE("send lanes: a blocked TLS write is repeated before real-time overtakes") {
+    TlsPair tp;
+    tunnel::SendLanes lanes(64 * 1024, 4 * 1024 * 1024);
+    constexpr int kBulk = 300;
+    for (int i = 0; i < kBulk; ++i)
+        REQUIRE(lanes.bulk().append(envelope(0x42, 2000 + size_t(i % 7) * 100, uint8_t(i))));
+    auto now = session::Clock::now();
+    Received got;
+    int blocked = 0, rt_sent = 0;
+    for (int round = 0; round < 5000 && !lanes.idle(); ++round) {
+        auto st = lanes.flush(*tp.c, now);
+        REQUIRE(st != tunnel::SendLanes::Status::failed);
+        if (st == tunnel::SendLanes::Status::blocked && !lanes.bulk().empty()) {
+            ++blocked;
+            REQUIRE(lanes.realtime().append(envelope(0x42, 160, 0xEE)));
+            ++rt_sent;
+        }
+        got.pump(*tp.s);
+    }
+    for (int round = 0; round < 50; ++round) {
+        REQUIRE(lanes.flush(*tp.c, now) != tunnel::SendLanes::Status::failed);
+        got.pump(*tp.s);
+    }
+    REQUIRE(lanes.idle());
+    CHECK(blocked > 0);
+    REQUIRE(got.size() == size_t(kBulk + rt_sent));
+    int bulk_seen = 0, rt_seen = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        if (got[i].first == 0xEE && got[i].second == 160) {
+            ++rt_seen;
+            continue;
+        }
+        CHECK(got[i].first == uint8_t(bulk_seen));
+        CHECK(got[i].second == 2000 + size_t(bulk_seen % 7) * 100);
+        ++bulk_seen;
+    }
+    CHECK(bulk_seen == kBulk);
+    CHECK(rt_seen == rt_sent);
 }
