@@ -70,6 +70,10 @@ Cert Pki::make_ca(const std::string& cn, int days_valid) {
     return issue(nullptr, cn, {}, true, -1, days_valid);
 }
 
+Cert Pki::make_intermediate(const Cert& ca, const std::string& cn) {
+    return issue(&ca, cn, {}, true, -1, 3650);
+}
+
 Cert Pki::make_leaf(const Cert& ca, const std::string& cn, const std::vector<std::string>& sans,
                     int days_valid, int starts_in_days) {
     long not_before = starts_in_days > 0 ? starts_in_days : (days_valid > 0 ? -1 : -30);

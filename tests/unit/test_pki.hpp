@@ -46,6 +46,9 @@ public:
     // Self-signed CA valid from yesterday for days_valid days.
     Cert make_ca(const std::string& cn, int days_valid = 3650);
 
+    // Intermediate CA signed by ca (for chains: leaf -> intermediate -> root).
+    Cert make_intermediate(const Cert& ca, const std::string& cn);
+
     // Leaf signed by ca, for TLS server and client use. sans: "DNS:name" / "IP:addr" entries.
     // days_valid > 0: valid from yesterday until days_valid days from now.
     // days_valid <= 0: already expired: valid from 30 days ago until days_valid days from now

@@ -373,6 +373,39 @@ TEST_CASE("tls: server chain including a foreign self-signed root") {
           std::string::npos);
 }
 
+// Each side sends exactly the chain in its certificate file: with the intermediate CA in the
+// file the peer (which trusts only the root) verifies it; with the leaf alone it cannot, because
+// no chain is built from other stores (SSL_MODE_NO_AUTO_CHAIN).
+TEST_CASE("tls: intermediate CAs travel in the certificate file, on both sides") {
+    Lab lab;
+    auto mid = lab.pki.make_intermediate(lab.ca, "Lab Issuing CA");
+    auto srv = lab.pki.make_leaf(mid, "concentrator.lab", {"DNS:concentrator.lab"});
+    auto ue = lab.pki.make_leaf(mid, "ue-7", {"DNS:ue-7.lab"});
+    auto scfg = lab.server_config();
+    scfg.cert_file = lab.pki.bundle("srv-chain.pem", {&srv, &mid});
+    scfg.key_file = srv.key_file;
+    auto ccfg = lab.client_config();
+    ccfg.cert_file = lab.pki.bundle("ue-chain.pem", {&ue, &mid});
+    ccfg.key_file = ue.key_file;
+    {
+        Session s(ccfg, scfg);
+        s.require_established();
+        CHECK(s.server->peer_identity() == "ue-7");
+    }
+    {
+        auto leaf_only = scfg;
+        leaf_only.cert_file = srv.cert_file;
+        Session s(ccfg, leaf_only);
+        CHECK(s.client_status == TlsStatus::failed);
+    }
+    {
+        auto leaf_only = ccfg;
+        leaf_only.cert_file = ue.cert_file;
+        Session s(leaf_only, scfg);
+        CHECK(s.server_status == TlsStatus::failed);
+    }
+}
+
 TEST_CASE("tls: host name and IP address verification; SNI only for DNS names") {
     Lab lab;
     SUBCASE("wrong DNS name") {
