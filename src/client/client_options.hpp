@@ -23,7 +23,7 @@ struct ClientOptions {
     std::string tun_name = "porthole0";
     std::chrono::seconds connect_timeout{10};
     unsigned dead_after_missed = 3;
-    size_t queue_bytes = 1024 * 1024;
+    size_t queue_bytes = 4 * 1024 * 1024;
     // After a session has been up, a lost connection is retried with exponential backoff
     // (1 s doubling up to this, with jitter) while the TUN device and routes stay in place.
     std::chrono::seconds reconnect_max{30};

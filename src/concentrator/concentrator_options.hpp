@@ -33,7 +33,7 @@ struct ConcentratorOptions {
     unsigned dead_after_missed = 3;
     size_t max_sessions = 10000;
     size_t max_envelope = 65535;  // super-packets (offloads) need the protocol's maximum
-    size_t session_queue_bytes = 1024 * 1024;  // a bound; the buffer grows to it on demand
+    size_t session_queue_bytes = 4 * 1024 * 1024;  // a bound; the buffer grows to it on demand
     std::chrono::seconds handshake_timeout{10};
     bool allow_ue_to_ue = false;  // isolation between UEs is the default
     bool offload = true;          // TUN super-packets (TSO/checksum offload) when possible
