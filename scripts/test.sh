@@ -2,6 +2,7 @@
 # README's test command: installs Debian dependencies, builds, and runs every test suite:
 #   1. unit tests (doctest)                     build/
 #   2. unit tests under ASan + UBSan            build-asan/
+#      and the threaded ones (handshake threads) under ThreadSanitizer (clang)   build-tsan/
 #   3. namespace integration tests, run against the real binaries (as root)
 #   4. the privileged netlink/nftables self-test in a throw-away namespace
 #   5. fuzz smoke: each libFuzzer target for FUZZ_SECONDS (default 15)
@@ -46,6 +47,16 @@ set +e
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
    ctest -L unit --output-on-failure)
 record unit-asan $?
+set -e
+
+stage "threaded unit tests under ThreadSanitizer (clang)"
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+  -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS="-fsanitize=thread -O1" \
+  -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
+cmake --build build-tsan -j "$JOBS" --target unit_tests
+set +e
+TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/unit_tests -tc="handshake pool*"
+record unit-tsan $?
 set -e
 
 stage "integration tests (network namespaces; real porthole and portholed)"

@@ -3,7 +3,8 @@
 # one portholed (pool /16), in the lab (LAB_PREFIX=bench_). Prints a markdown report and writes it
 # to --out.
 #
-#   sudo scripts/bench/scale.sh [--sessions 1000] [--rate 1000] [--out FILE.md] [--no-build]
+#   sudo scripts/bench/scale.sh [--sessions 1000] [--rate 1000] [--handshake-threads N]
+#                               [--out FILE.md] [--no-build]
 #
 # Measures: TLS handshakes/s while connecting (uesim's handshake_per_s); portholed's own CPU per
 # full handshake (connect phase) and per resumed one (resume phase: every simulated UE closes and
@@ -11,7 +12,10 @@
 # /proc/PID/stat at the phase boundaries, --cpu-pid); portholed VmRSS before
 # and with all N sessions up, and per tunnel; kernel TCP socket memory in conc (/proc/net/sockstat
 # "TCP: ... mem PAGES" x page size) before/with, per tunnel; a real UE's (porthole client, ue1)
-# iperf3 throughput, 1 flow, 5 s, ue -> opnet, without and with the N simulated UEs connected.
+# iperf3 throughput, 1 flow, 5 s, ue -> opnet, without and with the N simulated UEs connected;
+# the real UE's ping RTT through its tunnel (every 10 ms) idle and while the N connect and
+# reconnect (the event loop carries its packets while handshakes run on the handshake threads;
+# --handshake-threads 0 runs them in the event loop instead, for comparison).
 # Environment: BUILD_DIR (default build-bench), LAB_PREFIX (default bench_), UESIM_BIN (a prebuilt
 # porthole-uesim instead of building the target).
 set -uo pipefail
@@ -25,18 +29,21 @@ RATE=1000
 OUT=""
 BUILD=1
 IPERF_SECS=5
+HS_THREADS=""  # portholed's default
 while (($#)); do
   case $1 in
     --sessions) N=${2:?--sessions needs a number}; shift 2 ;;
     --rate) RATE=${2:?--rate needs a number}; shift 2 ;;
     --out) OUT=${2:?--out needs a file}; shift 2 ;;
+    --handshake-threads) HS_THREADS=${2:?--handshake-threads needs a number}; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) b_die "unknown option '$1' (try --help)" ;;
   esac
 done
 if ! [[ $N =~ ^[0-9]+$ ]] || ((N < 1 || N > 60000)); then b_die "--sessions must be 1..60000"; fi
 if ! [[ $RATE =~ ^[0-9]+$ ]] || ((RATE < 1)); then b_die "--rate must be a positive number"; fi
+if [[ -n $HS_THREADS ]] && ! [[ $HS_THREADS =~ ^[0-9]+$ && $HS_THREADS -le 64 ]]; then b_die "--handshake-threads must be 0..64"; fi
 OUT=${OUT:-$BUILD_DIR/scale-results.md}
 
 b_require_root
@@ -94,7 +101,7 @@ iperf_real_ue() { # -> Gbit/s of one 5 s flow ue -> opnet through the real UE's 
 b_start "$NS_CONC" "$BENCH_WORK/portholed.log" "$PORTHOLED_BIN" --listen "$CONC_ADDR:443" \
   --cert "$PKI/server.pem" --key "$PKI/server.key" --client-ca "$PKI/ca.pem" \
   --pool 100.64.0.0/16 --max-sessions $((N + 64)) --nat-egress conc-op --tun-name phscale0 --log-level warn \
-  --control-socket "$BENCH_WORK/portholed.sock"
+  --control-socket "$BENCH_WORK/portholed.sock" ${HS_THREADS:+--handshake-threads "$HS_THREADS"}
 SERVER_PID=$B_PID
 sleep 0.3
 if ! kill -0 "$SERVER_PID" 2>/dev/null || ! wait_listen_on "$NS_CONC" t "$CONC_ADDR" 443 15; then
@@ -128,6 +135,20 @@ b_log "before: portholed VmRSS $RSS0 kB; conc TCP sockets $SOCK_INUSE0, TCP mem 
 GBPS0=$(iperf_real_ue alone)
 b_log "real UE alone: $GBPS0 Gbit/s"
 
+# ping_rtts FILE: "p50 p99 max count" of the RTTs (ms) in a ping log, or "n/a n/a n/a 0".
+ping_rtts() {
+  sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' "$1" | sort -g | awk '
+    { v[NR] = $1 }
+    END {
+      if (NR == 0) { print "n/a n/a n/a 0"; exit }
+      a = int(0.5 * NR + 0.999999); b = int(0.99 * NR + 0.999999)
+      printf "%.2f %.2f %.2f %d\n", v[a], v[b], v[NR], NR
+    }'
+}
+timeout 10 ip netns exec "$NS_UE" ping -n -i 0.01 -c 300 -W 1 "$OPNET_ADDR" >"$BENCH_WORK/ping-idle.log" 2>&1
+read -r PING0_P50 PING0_P99 PING0_MAX PING0_N <<<"$(ping_rtts "$BENCH_WORK/ping-idle.log")"
+b_log "real UE ping idle: p50 $PING0_P50 ms, p99 $PING0_P99 ms, max $PING0_MAX ms ($PING0_N replies)"
+
 # ---------------------------------------------------------------- N simulated UEs
 # uesim uses the ue namespace's routing table; the real UE's full-tunnel routes keep a host
 # route to the concentrator via ue-fw, so the simulated UEs' TCP goes straight to 198.18.2.2:443.
@@ -136,7 +157,13 @@ b_start "$NS_UE" "$BENCH_WORK/uesim.log" "$UESIM_BIN" --server "$CONC_ADDR:443" 
   --mint-ca-cert "$PKI/ca.pem" --mint-ca-key "$PKI/ca.key" --sessions "$N" --connect-rate "$RATE" \
   --probe "$OPNET_ADDR" --hold "$HOLD" --duration "$UESIM_DURATION" --resume --cpu-pid "$SERVER_PID"
 UESIM_PID=$B_PID
+# The real UE's RTT while they connect and reconnect (bounded: at most the connect phases).
+b_start "$NS_UE" "$BENCH_WORK/ping-storm.log" ping -n -i 0.01 -W 1 -w $((2 * N / RATE + 60)) "$OPNET_ADDR"
+PING_PID=$B_PID
 b_wait_log "$BENCH_WORK/uesim.log" "uesim: holding for|uesim: FAIL" $((UESIM_DURATION - HOLD)) "$UESIM_PID"
+b_stop "$PING_PID" 2
+read -r PING1_P50 PING1_P99 PING1_MAX PING1_N <<<"$(ping_rtts "$BENCH_WORK/ping-storm.log")"
+b_log "real UE ping while $N connect and reconnect: p50 $PING1_P50 ms, p99 $PING1_P99 ms, max $PING1_MAX ms ($PING1_N replies)"
 if ! grep -q "uesim: holding for" "$BENCH_WORK/uesim.log"; then
   tail -n 15 "$BENCH_WORK/uesim.log" >&2
   b_die "the simulated UEs did not all come up"
@@ -176,7 +203,7 @@ report() {
   echo "# porthole scale benchmark"
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); kernel $(uname -r); CPU $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1); nproc $(nproc)"
-  echo "- porthole $("$PORTHOLE_BIN" --version 2>/dev/null | head -n 1) (Release, $BUILD_DIR); $(openssl version)"
+  echo "- porthole $("$PORTHOLE_BIN" --version 2>/dev/null | head -n 1) (Release, $BUILD_DIR); $(openssl version); portholed handshake threads: ${HS_THREADS:-default (one per CPU)}"
   echo "- $N simulated UEs (porthole-uesim, minted ECDSA client certs, TLS 1.3) at $RATE connections/s from ue, then each closed and reconnected at the same rate offering its session ticket (--resume); pool 100.64.0.0/16; one real UE (porthole client) connected throughout"
   echo "- uesim: ${SUMMARY#uesim: }"
   echo "- uesim verdict: ${VERDICT#uesim: } (exit $UESIM_RC)"
@@ -197,6 +224,7 @@ report() {
   printf '| conc :443 sockets, allocated socket memory (ss -tm skmem r+t+f+w+o) | %s B (%s sockets) | %s kB (%s sockets) | %s B |\n' \
     "$SK_B0" "$SK_N0" $((SK_B1 / 1024)) "$SK_N1" "$(awk -v a="$SK_B0" -v b="$SK_B1" -v n="$N" 'BEGIN { printf "%.0f", (b - a) / n }')"
   echo "| real UE iperf3, 1 flow ue→opnet, ${IPERF_SECS} s (Gbit/s) | $GBPS0 | $GBPS1 | |"
+  echo "| real UE ping RTT every 10 ms, p50 / p99 / max (ms): idle, and while the $N connect and reconnect | $PING0_P50 / $PING0_P99 / $PING0_MAX | $PING1_P50 / $PING1_P99 / $PING1_MAX | |"
   echo "| portholed CPU time so far (s) | | $(awk -v t="$SERVER_CPU_TICKS" -v h="$CLK_TCK" 'BEGIN { printf "%.1f", t / h }') | |"
 }
 mkdir -p "$(dirname "$OUT")"

@@ -1,6 +1,8 @@
 #include "cli/concentrator_command_line.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <thread>
 
 #include "cli/cli_parsing.hpp"
 #include "packet/control_message.hpp"
@@ -74,6 +76,11 @@ void add_options(CLI::App& app, concentrator::ConcentratorOptions& o, RawOptions
                    "Seconds a UE may take for TLS and configuration")
         ->capture_default_str()
         ->check(CLI::Range(1, 300));
+    app.add_option("--handshake-threads", o.handshake_threads,
+                   "Threads for TLS handshakes (0: in the event loop; default: one per CPU but "
+                   "one with 4 or more CPUs, else 0)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 64));
     app.add_flag("--allow-ue-to-ue", o.allow_ue_to_ue,
                  "Let UEs reach each other's inner addresses (isolated by default)");
     app.add_option("--decoy-dir", o.decoy_dir,
@@ -162,6 +169,8 @@ Result<ConcentratorCommandLine> parse_concentrator_command_line(
     CLI::App app{"portholed: porthole concentrator (TLS on TCP 443 tunnel endpoint)"};
     ConcentratorCommandLine out;
     RawOptions raw;
+    out.options.handshake_threads =
+        concentrator::default_handshake_threads(std::thread::hardware_concurrency());
     add_options(app, out.options, raw);
     std::vector<const char*> argv;
     argv.reserve(args.size());

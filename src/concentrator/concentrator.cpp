@@ -162,6 +162,16 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
         c->metrics_ = std::move(*ms);
         log::info("metrics on http://{}/metrics", *opt.metrics_listen);
     }
+    if (opt.handshake_threads > 0) {
+        // Started after the signals were blocked (SignalFd): the threads inherit the mask.
+        auto pool = HandshakePool::create(opt.handshake_threads);
+        if (!pool) return pool.error();
+        c->handshake_pool_ = std::move(*pool);
+        c->handshakes_done_h_.self = self;
+        if (auto r = c->loop_.add(c->handshake_pool_->done_fd(), EPOLLIN, &c->handshakes_done_h_);
+            !r)
+            return r.error();
+    }
     return c;
 }
 
@@ -218,6 +228,7 @@ int Concentrator::run() {
     for (auto& l : listeners_)
         loop_.remove(l->fd.get());  // no new UEs while old ones leave
     listeners_.clear();
+    stop_handshake_pool();
     os::systemd::notify_stopping();
     log::info("shutting down: closing {} session(s)", conns_.size());
     for (auto& [id, c] : conns_)
@@ -259,15 +270,42 @@ void Concentrator::accept_all(Listener& listener) {
         }
         auto id = next_id_++;
         int raw = fd->get();
-        auto conn = std::make_unique<UeConnection>(*this, id, std::move(*fd), peer, std::move(*tls),
-                                                   Clock::now());
-        if (auto r = loop_.add(raw, EPOLLIN, conn.get()); !r) {
+        auto now = Clock::now();
+        auto conn =
+            std::make_unique<UeConnection>(*this, id, std::move(*fd), peer, std::move(*tls), now);
+        if (handshake_pool_) {
+            // The socket joins this loop when the handshake comes back (take_handshakes).
+            handshake_pool_->lend(id, raw, conn->lend_handshake(), now + opt_.handshake_timeout);
+        } else if (auto r = loop_.add(raw, EPOLLIN, conn.get()); !r) {
             log::warn("refusing {}: {}", peer, r.error().message);
             continue;
         }
         log::debug({{"sid", id}}, "session {}: accepted {}", id, peer);
         conns_.emplace(id, std::move(conn));
     }
+}
+
+void Concentrator::take_handshakes() {
+    handshakes_done_.clear();
+    handshake_pool_->take_done(handshakes_done_);
+    for (const auto& d : handshakes_done_) {
+        UeConnection* c = find(d.id);
+        if (c == nullptr) continue;  // cannot happen: a lent connection is never reaped
+        if (auto r = loop_.add(c->fd(), EPOLLIN, c); !r) {
+            c->abandon_handshake();
+            c->close(CloseReason::server_full, r.error().message);
+            continue;
+        }
+        c->handshake_returned(d.status, d.timed_out);
+    }
+}
+
+void Concentrator::stop_handshake_pool() {
+    if (!handshake_pool_) return;
+    loop_.remove(handshake_pool_->done_fd());
+    handshake_pool_.reset();  // joins the threads; what they held is ours again
+    for (auto& [id, c] : conns_)
+        if (c->lent()) c->abandon_handshake();
 }
 
 void Concentrator::read_tun() {

@@ -1,6 +1,7 @@
 // Concentrator: portholed's shell. Terminates TLS for many UEs on one event loop, assigns inner
 // addresses, and forwards between the sessions and its own TUN device (routed, or NATed through
-// an nftables table it owns).
+// an nftables table it owns). TLS handshakes may run on handshake threads (HandshakePool): a
+// connection lent to one is left alone by this loop until it comes back.
 //
 // Data path, UE -> operator network:
 //   1. the UE's socket is readable; UeConnection reads TLS records into the loop's rx buffer;
@@ -21,6 +22,7 @@
 
 #include "concentrator/concentrator_options.hpp"
 #include "concentrator/decoy_web.hpp"
+#include "concentrator/handshake_pool.hpp"
 #include "concentrator/ue_connection.hpp"
 #include "control/stats.hpp"
 #include "net/event_loop.hpp"
@@ -106,12 +108,18 @@ private:
         Concentrator* self;
         void on_event(uint32_t) override { self->on_signal(); }
     };
+    struct HandshakesDone final : net::EventHandler {
+        Concentrator* self;
+        void on_event(uint32_t) override { self->take_handshakes(); }
+    };
 
     Concentrator(const ConcentratorOptions& opt, net::EventLoop loop, net::SignalFd signals,
                  tun::TunDevice tun, tls::TlsContext tls);
     void accept_all(Listener& listener);
     void read_tun();
     void on_signal();
+    void take_handshakes();  // handshakes back from the HandshakePool
+    void stop_handshake_pool();
     void log_status();  // SIGUSR1: sessions and drop counters to the log
     void tick(session::TimePoint now);
     void reap();
@@ -165,6 +173,10 @@ private:
     std::unique_ptr<control::ControlServer> control_;  // destroyed before the loop
     std::unique_ptr<control::MetricsServer> metrics_;
     size_t handshakes_failed_ = 0;
+    // Declared last: destroyed (its threads joined) before the connections it may hold.
+    HandshakesDone handshakes_done_h_;
+    std::vector<HandshakePool::Done> handshakes_done_;  // reused
+    std::unique_ptr<HandshakePool> handshake_pool_;     // none: handshakes in the event loop
 };
 
 }  // namespace porthole::concentrator

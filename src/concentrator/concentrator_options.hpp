@@ -2,6 +2,7 @@
 // the same name (see src/cli/portholed_main.cpp and docs/configuration.md).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -35,6 +36,9 @@ struct ConcentratorOptions {
     size_t max_envelope = 65535;  // super-packets (offloads) need the protocol's maximum
     size_t session_queue_bytes = 4 * 1024 * 1024;  // a bound; the buffer grows to it on demand
     std::chrono::seconds handshake_timeout{10};
+    // TLS handshakes run on this many worker threads (HandshakePool); 0: in the event loop.
+    // portholed's default: default_handshake_threads() below.
+    size_t handshake_threads = 0;
     bool allow_ue_to_ue = false;  // isolation between UEs is the default
     bool offload = true;          // TUN super-packets (TSO/checksum offload) when possible
     std::string decoy_dir;        // DIR/index.html is the page web visitors see
@@ -46,5 +50,13 @@ struct ConcentratorOptions {
     std::optional<Endpoint> metrics_listen;  // Prometheus text endpoint (absent: none)
     log::Level log_level = log::Level::info;
 };
+
+// Handshake threads for a machine with `cpus` CPUs: one per CPU but the event loop's when there
+// are 4 or more (at most 16); none below that. On the 2-vCPU lab, two threads cost ~20 % more
+// CPU per handshake (hand-offs, wake-ups, OpenSSL's locks) and bought no latency for the
+// established sessions, because the cores were already shared (docs/performance.md).
+constexpr size_t default_handshake_threads(unsigned cpus) {
+    return cpus >= 4 ? std::min<size_t>(cpus - 1, 16) : 0;
+}
 
 }  // namespace porthole::concentrator

@@ -257,6 +257,7 @@ Result<std::string> Concentrator::reload(const ConcentratorOptions& fresh) {
         next.listen = opt_.listen;
     }
     fixed("tun-name", opt_.tun_name, next.tun_name);
+    fixed("handshake-threads", opt_.handshake_threads, next.handshake_threads);
     fixed("mtu", opt_.mtu, next.mtu);
     fixed("nat-egress", opt_.nat_egress, next.nat_egress);
     fixed("no-offload", opt_.offload, next.offload);

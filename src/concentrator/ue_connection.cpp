@@ -65,7 +65,23 @@ void UeConnection::resume() {
 }
 
 void UeConnection::drive_handshake() {
-    switch (tls_.handshake()) {
+    on_handshake(tls_.handshake());
+}
+
+void UeConnection::handshake_returned(tls::TlsStatus st, bool timed_out) {
+    lent_ = false;
+    if (close_when_returned_) {
+        return finish(fmt::format("closed: {}", *close_when_returned_), Linger::no);
+    }
+    if (timed_out) {
+        count_handshake(control::HandshakeResult::timeout);
+        return finish("TLS handshake timed out", Linger::no);
+    }
+    on_handshake(st);
+}
+
+void UeConnection::on_handshake(tls::TlsStatus st) {
+    switch (st) {
         case tls::TlsStatus::ok:
             phase_ = Phase::session;
             identity_ = tls_.peer_identity();
@@ -195,6 +211,10 @@ void UeConnection::refuse(CloseReason reason, std::string text) {
 
 void UeConnection::close(CloseReason reason, std::string text) {
     if (!live()) return;
+    if (lent_) {
+        close_when_returned_ = std::move(text);
+        return;
+    }
     if (phase_ == Phase::handshake) return finish(fmt::format("closed: {}", text), Linger::no);
     std::string why = fmt::format("closed: {}", packet::describe({reason, text}));
     session::ServerOutput out;
@@ -283,6 +303,7 @@ void UeConnection::flush() {
 }
 
 void UeConnection::on_timer(session::TimePoint now) {
+    if (lent_) return;  // the worker keeps the handshake deadline
     if (phase_ == Phase::draining) {
         if (now - drain_started_ >= kLinger) end();
         return;

@@ -39,6 +39,21 @@ public:
     // Continues reading after a budget-limited pass.
     void resume();
 
+    // The TLS handshake runs on a HandshakePool worker: until handshake_returned() the event loop
+    // does not touch this connection's TLS state or socket (timers skip it; a close() is kept
+    // for when it returns). The worker enforces the handshake timeout.
+    tls::TlsConnection& lend_handshake() {
+        lent_ = true;
+        return tls_;
+    }
+    // Back from the worker (the socket is registered in the event loop again): the handshake
+    // ended with st (ok, failed or closed), or timed out.
+    void handshake_returned(tls::TlsStatus st, bool timed_out);
+    // The pool was stopped with this handshake still on a worker: the connection is ours again,
+    // to be closed.
+    void abandon_handshake() { lent_ = false; }
+    [[nodiscard]] bool lent() const { return lent_; }
+
     [[nodiscard]] session::SessionId id() const { return id_; }
     [[nodiscard]] bool dead() const { return phase_ == Phase::dead; }
     // Still owns a session (address, identity): not ended, not draining.
@@ -70,6 +85,7 @@ private:
     enum class Phase { handshake, session, draining, dead };
     enum class Linger { no, yes };
     void drive_handshake();
+    void on_handshake(tls::TlsStatus st);
     void answer_http(std::span<const std::byte> bytes);
     void read_records();
     void handle_output();
@@ -111,6 +127,8 @@ private:
     DelaySample rt_sample_, bulk_sample_;
     uint64_t qdelay_avg_us_ = 0;
     bool handshake_counted_ = false;
+    bool lent_ = false;                               // the handshake is on a HandshakePool worker
+    std::optional<std::string> close_when_returned_;  // a close() that came while lent
 };
 
 }  // namespace porthole::concentrator

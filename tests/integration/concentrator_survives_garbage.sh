@@ -4,14 +4,17 @@
 #  - a peer with a valid cert (ue2) completes TLS and then sends 100 kB of random bytes;
 #  - a peer that sends random bytes without TLS;
 #  - a peer that connects and closes at once;
-# afterwards portholed is alive and ue1 pings through; garbage arriving while ue1 is connected
+#  - a peer that connects and stays silent: its handshake times out (2 s) and it is closed;
+# TLS handshakes run on two handshake threads (HandshakePool; the other tests mostly use the
+# default, which is the event loop itself on machines with fewer than 4 CPUs).
+# Afterwards portholed is alive and ue1 pings through; garbage arriving while ue1 is connected
 # does not disturb ue1 (ping loss <= 1).
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_binaries
 t_setup
 make_pki
-start_portholed
+start_portholed --handshake-threads 2 --handshake-timeout 2
 
 tls_garbage() { # N: valid ue2 TLS session, then random bytes
   head -c "${1:-100000}" /dev/urandom |
@@ -31,6 +34,17 @@ plain_http() { # an HTTP request where TLS is expected
   true
 }
 connect_close() { tcp_connect "$NS_UE" "$CONC_ADDR" 443 3; true; }
+# silent_peer: connects, sends nothing, and waits up to 8 s for the concentrator to close;
+# prints the seconds it took.
+silent_peer() {
+  local t0 t1
+  t0=$(now_s)
+  # (stdin from a process substitution: a pipeline would also wait for sleep)
+  timeout 12 ip netns exec "$NS_UE" socat -t 0.2 - "TCP4:$CONC_ADDR:443,connect-timeout=3" \
+    < <(sleep 8) >/dev/null 2>&1
+  t1=$(now_s)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }'
+}
 
 log "hostile peers without a running tunnel"
 tls_garbage 100000
@@ -42,6 +56,11 @@ check "portholed alive after raw garbage" kill -0 "$PORTHOLED_PID"
 plain_http
 connect_close
 check "portholed alive after plain HTTP and connect+close" kill -0 "$PORTHOLED_PID"
+took=$(silent_peer)
+log "a silent peer was closed after $took s"
+check "a silent peer is closed when its handshake times out (2 s; took $took s)" \
+  awk -v t="$took" 'BEGIN { exit !(t >= 1.5 && t < 6) }'
+check "portholed logged the handshake timeout" grep -q "TLS handshake timed out" "$PORTHOLED_LOG"
 # A burst of short garbage connections in parallel (bounded: 10 x 5 kB).
 BURST=()
 for i in $(seq 10); do raw_garbage 5000 & BURST+=("$!"); done

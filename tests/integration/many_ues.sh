@@ -23,7 +23,7 @@ field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
 t_setup
 make_pki
-start_portholed
+start_portholed --handshake-threads 2
 start_porthole ue1
 real_addr=$(ue_tun_addr)
 log "real client has $real_addr"

@@ -35,7 +35,7 @@ for step in "server $PKI server --ip $CONC_ADDR" "ue $PKI ue1"; do
   bash "$CA_SH" $step >>"$T_TMP/ca.out" 2>&1 || { cat "$T_TMP/ca.out" >&2; fail "porthole-ca $step failed"; }
 done
 
-start_portholed --crl "$PKI/crl.pem"
+start_portholed --crl "$PKI/crl.pem" --handshake-threads 2
 start_porthole ue1 --reconnect-max 2
 check "ping through the tunnel (full handshake)" ping_ok "$NS_UE" "$OPNET_ADDR" 2
 check "the first handshake was a full one" grep -qE "TLS up from .*\(TLSv1\.3 [A-Z0-9_]+\), identity 'ue1'" "$PORTHOLED_LOG"
