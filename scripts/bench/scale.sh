@@ -152,6 +152,13 @@ b_log "real UE ping idle: p50 $PING0_P50 ms, p99 $PING0_P99 ms, max $PING0_MAX m
 # ---------------------------------------------------------------- N simulated UEs
 # uesim uses the ue namespace's routing table; the real UE's full-tunnel routes keep a host
 # route to the concentrator via ue-fw, so the simulated UEs' TCP goes straight to 198.18.2.2:443.
+# All simulated UEs share one source address: with N connected plus N cut ones in TIME_WAIT
+# (--resume), the default ephemeral range (32768-60999) is so full that every connect() scans it
+# for a free port (uesim at 100 % CPU in __inet_hash_connect for 12 s at 10,000, its handshakes
+# timing out meanwhile). Real UEs each have their own address; the lab's ue namespace gets the
+# whole range instead.
+nsx "$NS_UE" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" ||
+  b_die "cannot widen the ephemeral port range in $NS_UE"
 CPU_CONNECT0=$(b_cpu_ticks "$SERVER_PID")
 b_start "$NS_UE" "$BENCH_WORK/uesim.log" "$UESIM_BIN" --server "$CONC_ADDR:443" --ca "$PKI/ca.pem" \
   --mint-ca-cert "$PKI/ca.pem" --mint-ca-key "$PKI/ca.key" --sessions "$N" --connect-rate "$RATE" \
@@ -203,7 +210,7 @@ report() {
   echo "# porthole scale benchmark"
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); kernel $(uname -r); CPU $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1); nproc $(nproc)"
-  echo "- porthole $("$PORTHOLE_BIN" --version 2>/dev/null | head -n 1) (Release, $BUILD_DIR); $(openssl version); portholed handshake threads: ${HS_THREADS:-default (one per CPU)}"
+  echo "- porthole $("$PORTHOLE_BIN" --version 2>/dev/null | head -n 1) (Release, $BUILD_DIR); $(openssl version); portholed handshake threads: ${HS_THREADS:-default}"
   echo "- $N simulated UEs (porthole-uesim, minted ECDSA client certs, TLS 1.3) at $RATE connections/s from ue, then each closed and reconnected at the same rate offering its session ticket (--resume); pool 100.64.0.0/16; one real UE (porthole client) connected throughout"
   echo "- uesim: ${SUMMARY#uesim: }"
   echo "- uesim verdict: ${VERDICT#uesim: } (exit $UESIM_RC)"
