@@ -4,8 +4,6 @@
 // in the test thread over non-blocking socketpairs.
 #include <doctest/doctest.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -15,6 +13,7 @@
 #include "concentrator/concentrator_options.hpp"
 #include "concentrator/handshake_pool.hpp"
 #include "test_pki.hpp"
+#include "test_tls_pair.hpp"
 #include "tls/tls_connection.hpp"
 #include "tls/tls_context.hpp"
 
@@ -24,26 +23,9 @@ using tls::TlsStatus;
 
 namespace {
 
-struct Peer {
-    int fds[2] = {-1, -1};  // [0] client, [1] server
-    std::optional<tls::TlsConnection> client, server;
-    TlsStatus client_status = TlsStatus::want_write;
+struct Peer : test_tls::TlsPair {
     bool silent = false;  // the client never starts its handshake
-
-    Peer() { REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds) == 0); }
-    ~Peer() {
-        client.reset();
-        server.reset();
-        ::close(fds[0]);
-        ::close(fds[1]);
-    }
-    Peer(const Peer&) = delete;
-    Peer& operator=(const Peer&) = delete;
 };
-
-bool terminal(TlsStatus s) {
-    return s == TlsStatus::ok || s == TlsStatus::failed || s == TlsStatus::closed;
-}
 
 }  // namespace
 
@@ -75,12 +57,7 @@ TEST_CASE("handshake pool: handshakes on worker threads come back once, with the
     for (size_t i = 0; i < kAll; ++i) {
         auto p = std::make_unique<Peer>();
         const auto& cctx = i < kGood ? *good_ctx : *bad_ctx;
-        auto c = tls::TlsConnection::make(cctx, p->fds[0]);
-        auto s = tls::TlsConnection::make(*sctx, p->fds[1]);
-        REQUIRE(c.has_value());
-        REQUIRE(s.has_value());
-        p->client.emplace(std::move(*c));
-        p->server.emplace(std::move(*s));
+        p->make(cctx, *sctx);
         p->silent = i >= kGood + kBad;
         // Silent clients are lent with a short deadline; the others have plenty of time.
         auto deadline =
@@ -96,7 +73,7 @@ TEST_CASE("handshake pool: handshakes on worker threads come back once, with the
     while (done.size() < kAll && std::chrono::steady_clock::now() < until) {
         // The clients' side, in this thread (the servers' side is on the workers).
         for (auto& p : peers)
-            if (!p->silent && !terminal(p->client_status))
+            if (!p->silent && !test_tls::terminal(p->client_status))
                 p->client_status = p->client->handshake();
         pollfd pfd{hp.done_fd(), POLLIN, 0};
         if (::poll(&pfd, 1, 5) == 1) {
@@ -134,7 +111,7 @@ TEST_CASE("handshake pool: stopping it with handshakes in flight leaves them to 
     auto srv = pki.make_leaf(ca, "concentrator.lab", {"DNS:concentrator.lab"});
     auto sctx = tls::TlsContext::server({srv.cert_file, srv.key_file, ca.cert_file});
     REQUIRE(sctx.has_value());
-    Peer p;
+    test_tls::TlsPair p;
     auto s = tls::TlsConnection::make(*sctx, p.fds[1]);
     REQUIRE(s.has_value());
     p.server.emplace(std::move(*s));

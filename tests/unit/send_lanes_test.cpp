@@ -12,6 +12,7 @@
 
 #include "packet/envelope.hpp"
 #include "test_pki.hpp"
+#include "test_tls_pair.hpp"
 #include "tls/tls_connection.hpp"
 #include "tls/tls_context.hpp"
 #include "tunnel/send_lanes.hpp"
@@ -29,15 +30,14 @@ Bytes envelope(uint8_t type, size_t payload, uint8_t fill) {
     return e;
 }
 
-// A TLS 1.3 connection over a non-blocking socketpair whose sending side has a small buffer,
-// so that TLS writes block part-way.
-struct TlsPair {
+// A TLS 1.3 connection over a non-blocking socketpair whose sending (client) side has a small
+// buffer, so that TLS writes block part-way.
+struct LanesPair {
     test_pki::Pki pki;
     std::optional<tls::TlsContext> sctx, cctx;
-    std::optional<tls::TlsConnection> c, s;  // client (sending) and server (receiving) side
-    int sv[2] = {-1, -1};
+    test_tls::TlsPair tls;
 
-    TlsPair() {
+    LanesPair() {
         auto ca = pki.make_ca("Lab CA");
         auto srv = pki.make_leaf(ca, "concentrator.lab", {"DNS:concentrator.lab"});
         auto ue = pki.make_leaf(ca, "ue-1", {"DNS:ue-1.lab"});
@@ -48,29 +48,13 @@ struct TlsPair {
         REQUIRE(cx.has_value());
         sctx.emplace(std::move(*sx));
         cctx.emplace(std::move(*cx));
-        REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
         int small = 32 * 1024;
-        ::setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-        auto a = tls::TlsConnection::make(*cctx, sv[0]);
-        auto b = tls::TlsConnection::make(*sctx, sv[1]);
-        REQUIRE(a.has_value());
-        REQUIRE(b.has_value());
-        c.emplace(std::move(*a));
-        s.emplace(std::move(*b));
-        for (int i = 0; i < 200; ++i) {
-            auto x = c->handshake();
-            auto y = s->handshake();
-            if (x == TlsStatus::ok && y == TlsStatus::ok) break;
-        }
+        ::setsockopt(tls.fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        tls.make(*cctx, *sctx);
+        tls.handshake();
+        REQUIRE(tls.client_status == TlsStatus::ok);
+        REQUIRE(tls.server_status == TlsStatus::ok);
     }
-    ~TlsPair() {
-        c.reset();
-        s.reset();
-        ::close(sv[0]);
-        ::close(sv[1]);
-    }
-    TlsPair(const TlsPair&) = delete;
-    TlsPair& operator=(const TlsPair&) = delete;
 };
 
 // The receiving side: decodes envelopes and records (first payload octet, payload size) in order.
@@ -98,9 +82,9 @@ struct Received {
 }  // namespace
 
 TEST_CASE("send lanes: real-time first, envelopes never interleaved") {
-    TlsPair tp;
-    auto& c = tp.c;
-    auto& s = tp.s;
+    LanesPair lp;
+    auto& c = lp.tls.client;
+    auto& s = lp.tls.server;
     tunnel::SendLanes lanes(64 * 1024, 4 * 1024 * 1024);  // not attached: no TCP pacing on AF_UNIX
     // Bulk: a mix of 64 KiB and small envelopes (type 0x42 = skipped by receivers, any payload).
     std::mt19937 rng(5);
@@ -153,7 +137,9 @@ TEST_CASE("send lanes: real-time first, envelopes never interleaved") {
 // real-time envelope, shorter than the held record, arrives after every blocked flush: each must
 // still arrive exactly once, bulk in order, and no flush may fail ("bad length").
 TEST_CASE("send lanes: a blocked TLS write is repeated before real-time overtakes") {
-    TlsPair tp;
+    LanesPair lp;
+    auto& c = lp.tls.client;
+    auto& s = lp.tls.server;
     tunnel::SendLanes lanes(64 * 1024, 4 * 1024 * 1024);
     constexpr int kBulk = 300;
     for (int i = 0; i < kBulk; ++i)
@@ -162,18 +148,18 @@ TEST_CASE("send lanes: a blocked TLS write is repeated before real-time overtake
     Received got;
     int blocked = 0, rt_sent = 0;
     for (int round = 0; round < 5000 && !lanes.idle(); ++round) {
-        auto st = lanes.flush(*tp.c, now);
+        auto st = lanes.flush(*c, now);
         REQUIRE(st != tunnel::SendLanes::Status::failed);
         if (st == tunnel::SendLanes::Status::blocked && !lanes.bulk().empty()) {
             ++blocked;
             REQUIRE(lanes.realtime().append(envelope(0x42, 160, 0xEE)));
             ++rt_sent;
         }
-        got.pump(*tp.s);
+        got.pump(*s);
     }
     for (int round = 0; round < 50; ++round) {
-        REQUIRE(lanes.flush(*tp.c, now) != tunnel::SendLanes::Status::failed);
-        got.pump(*tp.s);
+        REQUIRE(lanes.flush(*c, now) != tunnel::SendLanes::Status::failed);
+        got.pump(*s);
     }
     REQUIRE(lanes.idle());
     CHECK(blocked > 0);

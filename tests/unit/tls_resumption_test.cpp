@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "test_pki.hpp"
+#include "test_tls_pair.hpp"
 #include "tls/session_ticket.hpp"
 #include "tls/tls_connection.hpp"
 #include "tls/tls_context.hpp"
@@ -43,42 +44,15 @@ TlsContext must(Result<TlsContext> r) {
     return std::move(r).value();
 }
 
-bool terminal(TlsStatus s) {
-    return s == TlsStatus::ok || s == TlsStatus::failed || s == TlsStatus::closed;
-}
-
 // One connection between the two contexts on a socketpair, the client offering `ticket`.
-struct Pair {
-    int fds[2] = {-1, -1};
-    std::optional<TlsConnection> client, server;
-    TlsStatus client_status = TlsStatus::want_write;
-    TlsStatus server_status = TlsStatus::want_read;
-
+struct Pair : test_tls::TlsPair {
     Pair(const TlsContext& client_ctx, const TlsContext& server_ctx,
          const SessionTicket& ticket = {}) {
-        std::signal(SIGPIPE, SIG_IGN);
-        REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
-        auto c = TlsConnection::make(client_ctx, fds[0]);
-        REQUIRE(c.has_value());
-        client.emplace(std::move(c).value());
+        make(client_ctx, server_ctx);
         client->offer_ticket(ticket);
-        auto s = TlsConnection::make(server_ctx, fds[1]);
-        REQUIRE(s.has_value());
-        server.emplace(std::move(s).value());
-        for (int i = 0; i < 200 && !(terminal(client_status) && terminal(server_status)); ++i) {
-            if (!terminal(client_status)) client_status = client->handshake();
-            if (!terminal(server_status)) server_status = server->handshake();
-        }
+        handshake();
         CHECK(ERR_peek_error() == 0);
     }
-    ~Pair() {
-        client.reset();
-        server.reset();
-        ::close(fds[0]);
-        ::close(fds[1]);
-    }
-    Pair(const Pair&) = delete;
-    Pair& operator=(const Pair&) = delete;
 
     void require_established() const {
         REQUIRE_MESSAGE(client_status == TlsStatus::ok, client->error());
@@ -257,27 +231,18 @@ TEST_CASE("tls resumption: a peer without a client certificate is not kept for r
     auto client_ctx = must(TlsContext::client(lab.client_config()));
     SessionTicket ticket;
     {
-        // Built by hand: the certificate must be gone before the handshake starts.
-        int fds[2];
-        REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
-        auto c = TlsConnection::make(client_ctx, fds[0]);
-        auto s = TlsConnection::make(server_ctx, fds[1]);
-        REQUIRE((c && s));
-        SSL_certs_clear(c->ssl());
-        TlsStatus cs = TlsStatus::want_write, ss = TlsStatus::want_read;
-        for (int i = 0; i < 200 && !(terminal(cs) && terminal(ss)); ++i) {
-            if (!terminal(cs)) cs = c->handshake();
-            if (!terminal(ss)) ss = s->handshake();
-        }
-        REQUIRE(cs == TlsStatus::ok);
-        REQUIRE(ss == TlsStatus::ok);
-        CHECK(s->peer_identity().empty());
+        // The certificate must be gone before the handshake starts.
+        test_tls::TlsPair p;
+        p.make(client_ctx, server_ctx);
+        SSL_certs_clear(p.client->ssl());
+        p.handshake();
+        REQUIRE(p.client_status == TlsStatus::ok);
+        REQUIRE(p.server_status == TlsStatus::ok);
+        CHECK(p.server->peer_identity().empty());
         std::byte buf[64];
         for (int i = 0; i < 10; ++i)
-            (void)c->read(buf);
-        ticket = c->take_ticket();  // a ticket may come, but the server keeps no session for it
-        ::close(fds[0]);
-        ::close(fds[1]);
+            (void)p.client->read(buf);
+        ticket = p.client->take_ticket();  // a ticket may come, but the server keeps no session
     }
     CHECK(SSL_CTX_sess_number(server_ctx.get()) == 0);
     if (!ticket.empty()) {
