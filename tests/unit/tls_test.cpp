@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "test_pki.hpp"
+#include "test_tls_pair.hpp"
 #include "test_wire.hpp"
 #include "tls/tls_connection.hpp"
 #include "tls/tls_context.hpp"
@@ -84,9 +85,7 @@ TlsContext tls12_only_client(const ClientConfig& cfg) {
     return ctx;
 }
 
-bool terminal(TlsStatus s) {
-    return s == TlsStatus::ok || s == TlsStatus::failed || s == TlsStatus::closed;
-}
+using test_tls::terminal;
 
 const char* name(TlsStatus s) {
     switch (s) {
@@ -105,40 +104,23 @@ const char* name(TlsStatus s) {
 }
 
 // A client and a server connection on a socketpair, driven in one thread.
-struct Session {
+struct Session : test_tls::TlsPair {
     std::optional<TlsContext> own_server_ctx, own_client_ctx;  // when made from configurations
-    SocketPair sp;
-    std::optional<TlsConnection> client;
-    std::optional<TlsConnection> server;
-    TlsStatus client_status = TlsStatus::want_write;
-    TlsStatus server_status = TlsStatus::want_read;
 
     Session(const TlsContext& client_ctx, const TlsContext& server_ctx) {
-        connect(client_ctx, server_ctx);
+        make(client_ctx, server_ctx);
     }
     // Contexts made from these configurations, and the handshake already run to its end.
     Session(const ClientConfig& client_cfg, const ServerConfig& server_cfg)
         : own_server_ctx(must(TlsContext::server(server_cfg))),
           own_client_ctx(must(TlsContext::client(client_cfg))) {
-        connect(*own_client_ctx, *own_server_ctx);
+        make(*own_client_ctx, *own_server_ctx);
         handshake();
-    }
-
-    void connect(const TlsContext& client_ctx, const TlsContext& server_ctx) {
-        auto c = TlsConnection::make(client_ctx, sp.client);
-        REQUIRE(c.has_value());
-        client.emplace(std::move(c).value());
-        auto s = TlsConnection::make(server_ctx, sp.server);
-        REQUIRE(s.has_value());
-        server.emplace(std::move(s).value());
     }
 
     // Steps both handshakes until both are done/failed, or neither can progress any more.
     void handshake() {
-        for (int i = 0; i < 200 && !(terminal(client_status) && terminal(server_status)); ++i) {
-            if (!terminal(client_status)) client_status = client->handshake();
-            if (!terminal(server_status)) server_status = server->handshake();
-        }
+        TlsPair::handshake();
         CHECK(ERR_peek_error() == 0);  // nothing left queued for the next connection to see
     }
 
@@ -202,7 +184,7 @@ TEST_CASE("tls: mutual handshake, identity, data both ways, 100 KiB with partial
     // whenever a whole record (16 KiB) was taken; records are gathered and flush() reports
     // want_write while the socket buffer is full; both must happen here.
     int small = 24 * 1024;
-    REQUIRE(::setsockopt(s.sp.client, SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
+    REQUIRE(::setsockopt(s.fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
     Bytes big(100 * 1024);
     for (size_t i = 0; i < big.size(); ++i)
         big[i] = std::byte((i * 7 + i / 251) & 0xff);
@@ -565,8 +547,8 @@ TEST_CASE("tls: client sees the concentrator drop the connection right after the
     Session s(lab.client_config(), lab.server_config());
     s.require_established();
     s.server.reset();  // no close_notify: as if the connection was cut
-    ::close(s.sp.server);
-    s.sp.server = -1;
+    ::close(s.fds[1]);
+    s.fds[1] = -1;
     Bytes got;
     CHECK(Session::read_some(*s.client, got).status == TlsStatus::closed);
     CHECK_MESSAGE(
