@@ -312,14 +312,22 @@ void Concentrator::read_tun() {
     std::span<std::byte> buf(tun_buf_.get(), kTunBufSize);
     std::span<std::byte> scratch(segment_buf_.get(), kTunBufSize);
     packet::OffloadHeader meta;
+    // Bulk comes in trains: each packet is read straight into the queue of the session the last
+    // one went to, and queued there without a copy when it is for that session too. Otherwise
+    // (another session, real-time, a slow path) it is copied once, as from the shared buffer.
+    constexpr size_t kMaxInPlace =
+        packet::kMaxEnvelopeSize - packet::kHeaderSize - packet::kOffloadTrailerSize;
+    UeConnection* last = find(last_down_);
     for (size_t i = 0; i < kTunBatch; ++i) {
-        auto n = tun_.read(buf, meta);
+        auto room = last ? last->tun_read_room(kMaxInPlace) : std::span<std::byte>();
+        auto into = room.empty() ? buf : room.subspan(packet::kHeaderSize, kMaxInPlace);
+        auto n = tun_.read(into, meta);
         if (!n) {
             log::warn("{}", n.error().message);
             break;
         }
         if (*n == 0) break;
-        auto pkt = buf.first(*n);
+        auto pkt = into.first(*n);
         auto ip = packet::IpPacket::parse(pkt);
         if (!ip) {
             drops_.add(session::DropReason::not_ip);
@@ -331,11 +339,23 @@ void Concentrator::read_tun() {
             drops_.add(session::DropReason::no_session);
             continue;
         }
+        if (conn == last && !room.empty()) {
+            if (conn->queue_in_place(pkt, meta)) {
+                mark_dirty(*conn);
+                continue;
+            }
+            std::memcpy(buf.data(), pkt.data(), pkt.size());  // the usual way reserves here too
+            pkt = buf.first(pkt.size());
+        }
         if (!conn->queue_packet(pkt, meta, scratch)) {
             drops_.add(session::DropReason::tx_queue_full);
             continue;
         }
         mark_dirty(*conn);
+        if (conn != last) {
+            last = conn;
+            last_down_ = conn->id();
+        }
     }
     flush_dirty();
 }

@@ -153,6 +153,7 @@ private:
     std::unique_ptr<std::byte[]> tun_buf_;
     std::unique_ptr<std::byte[]> segment_buf_;  // segments cut for UEs without offloads
     session::SessionId next_id_ = 1;
+    session::SessionId last_down_ = 0;  // where the last TUN packet went (read_tun)
     session::DropCounters drops_;
     std::vector<std::unique_ptr<Listener>> listeners_;
     TunReader tun_h_;

@@ -277,6 +277,35 @@ bool UeConnection::queue_packet(std::span<std::byte> pkt, const packet::OffloadH
     return cut && all;
 }
 
+std::span<std::byte> UeConnection::tun_read_room(size_t max_packet) {
+    size_t total = packet::kHeaderSize + max_packet + packet::kOffloadTrailerSize;
+    if (!offload_ || !core_.established() || total > packet::kMaxEnvelopeSize ||
+        !lanes_.admit_bulk(total))
+        return {};
+    auto space = lanes_.bulk().reserve(total);
+    return space.size() < total ? std::span<std::byte>() : space.first(total);
+}
+
+bool UeConnection::queue_in_place(std::span<std::byte> pkt, const packet::OffloadHeader& meta) {
+    auto& bulk = lanes_.bulk();
+    std::byte* envelope = pkt.data() - packet::kHeaderSize;  // the room's start
+    if (meta.gso()) {
+        // Whole super-packets only: a slow path's pieces are built in this same queue.
+        if (lanes_.piece_segments(pkt.size(), meta.gso_size) != 0) return false;
+        bulk.commit(packet::frame_packet(envelope, meta, pkt.size()));
+    } else {
+        // Real-time goes the usual way, untouched (it completes the checksum itself).
+        if (session::classify(pkt, owner_.lane_policy()) == session::Lane::realtime) return false;
+        packet::complete_checksum(meta, pkt);
+        packet::write_header(envelope, uint8_t(packet::EnvelopeType::ip_packet), pkt.size());
+        bulk.commit(packet::kHeaderSize + pkt.size());
+    }
+    ++traffic_.packets_down;
+    traffic_.bytes_down += pkt.size();
+    if (!bulk_sample_.active) sample_enqueue(bulk_sample_, bulk);
+    return true;
+}
+
 void UeConnection::flush() {
     dirty_ = false;
     if (phase_ != Phase::session) return;

@@ -32,6 +32,15 @@ public:
     // the UE agreed to offloads, else cut into segments (built in scratch) or checksummed here.
     bool queue_packet(std::span<std::byte> ip_packet, const packet::OffloadHeader& meta,
                       std::span<std::byte> scratch);
+    // Zero-copy receive from the TUN device (Concentrator::read_tun): room at the tail of the bulk
+    // queue for one packet of up to max_packet octets, after its envelope header, when this
+    // session takes super-packets whole and its bulk lane admits one; empty otherwise. Valid
+    // until this session's queues are next touched.
+    std::span<std::byte> tun_read_room(size_t max_packet);
+    // The packet the TUN device wrote into that room (room.subspan(kHeaderSize, n)): queued in
+    // place when it is bulk that goes whole. False when it needs the usual queue_packet() path,
+    // which the caller must then feed from a copy (that path may reserve in this same queue).
+    bool queue_in_place(std::span<std::byte> pkt, const packet::OffloadHeader& meta);
     void flush();
     void on_timer(session::TimePoint now);
     // Ends the session with a reason the UE will print.
