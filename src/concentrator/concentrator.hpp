@@ -8,9 +8,11 @@
 //   2. ServerSession decodes envelopes in place and checks each packet's inner source;
 //   3. each packet is written to the TUN device (drops counted).
 // Operator network -> UE:
-//   1. the TUN device is readable; up to kTunBatch packets are read into one buffer;
+//   1. the TUN device is readable; up to kTunBatch packets are read, each straight into the
+//      bulk queue of the session the previous one went to (else into one shared buffer);
 //   2. each packet's destination selects its session (SessionTable);
-//   3. the packet is framed into that session's bounded send queue (dropped when full);
+//   3. the packet is framed into that session's bounded send queue, in place when it was read
+//      there (else copied once; dropped when the queue is full);
 //   4. after the batch every touched session flushes: many envelopes per TLS record.
 #pragma once
 
