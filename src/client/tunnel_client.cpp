@@ -574,12 +574,18 @@ bool TunnelClient::source_ours(std::span<const std::byte> pkt) const {
 void TunnelClient::read_records() {
     size_t total = 0;
     while (!failure_ && total < kReadBudget) {
-        auto r = tls_->read({rx_buf_.get(), kRxBufferSize});
+        // The rest of an envelope that spans TLS records is read straight into the decoder.
+        auto room = core_.receive_room();
+        auto r =
+            tls_->read(room.empty() ? std::span<std::byte>(rx_buf_.get(), kRxBufferSize) : room);
         if (r.status == tls::TlsStatus::ok) {
             total += r.bytes;
             out_.clear();
             auto now = Clock::now();
-            core_.on_bytes({rx_buf_.get(), r.bytes}, now, out_);
+            if (room.empty())
+                core_.on_bytes({rx_buf_.get(), r.bytes}, now, out_);
+            else
+                core_.on_received_in_place(r.bytes, now, out_);
             if (out_.peer_timestamp_us) lanes_.on_peer_timestamp(now, *out_.peer_timestamp_us);
             handle_output();
             continue;

@@ -113,7 +113,17 @@ void UeConnection::read_records() {
     auto buf = owner_.rx_buffer();
     size_t total = 0;
     while (phase_ == Phase::session && total < kReadBudget) {
-        auto r = tls_.read(buf);
+        // The rest of an envelope that spans TLS records is read straight into the decoder.
+        auto room = seen_bytes_ && !decoy_ ? core_.receive_room() : std::span<std::byte>();
+        auto r = tls_.read(room.empty() ? buf : room);
+        if (r.status == tls::TlsStatus::ok && !room.empty()) {
+            total += r.bytes;
+            out_.clear();
+            last_active_ = Clock::now();
+            core_.on_received_in_place(r.bytes, last_active_, out_);
+            after_receive();
+            continue;
+        }
         if (r.status == tls::TlsStatus::ok) {
             total += r.bytes;
             auto chunk = buf.first(r.bytes);
@@ -130,10 +140,8 @@ void UeConnection::read_records() {
             }
             out_.clear();
             last_active_ = Clock::now();
-            core_.on_bytes(buf.first(r.bytes), last_active_, out_);
-            if (out_.peer_timestamp_us)
-                lanes_.on_peer_timestamp(last_active_, *out_.peer_timestamp_us);
-            handle_output();
+            core_.on_bytes(chunk, last_active_, out_);
+            after_receive();
             continue;
         }
         if (r.status == tls::TlsStatus::want_read) break;
@@ -147,6 +155,11 @@ void UeConnection::read_records() {
     }
     if (total >= kReadBudget && phase_ == Phase::session) owner_.defer(*this);
     if (phase_ == Phase::session) flush();
+}
+
+void UeConnection::after_receive() {
+    if (out_.peer_timestamp_us) lanes_.on_peer_timestamp(last_active_, *out_.peer_timestamp_us);
+    handle_output();
 }
 
 void UeConnection::handle_output() {

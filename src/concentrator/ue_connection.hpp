@@ -97,6 +97,7 @@ private:
     void on_handshake(tls::TlsStatus st);
     void answer_http(std::span<const std::byte> bytes);
     void read_records();
+    void after_receive();  // the core's output after received bytes
     void handle_output();
     void finish(std::string_view why, Linger linger);
     void drain();

@@ -4,7 +4,8 @@
 // Decoding does not allocate per envelope: an envelope that lies whole inside the chunk is handed
 // out as a view into the chunk; only one that straddles chunk boundaries is gathered in the
 // decoder's own buffers, which grow to the largest such envelope and then stay (an idle session
-// that never saw one costs no buffer).
+// that never saw one costs no buffer). The rest of a straddling envelope need not be copied
+// there either: the caller may read it straight into partial_room() and commit_partial() it.
 #pragma once
 
 #include <cstddef>
@@ -69,6 +70,17 @@ public:
     template <class Sink>
     DecodeError feed(std::span<const std::byte> data, Sink&& sink);
 
+    // Where the rest of the envelope now partly received goes, once its header is known: the
+    // caller may write the next bytes of the stream there (up to the span's size) and hand them
+    // over with commit_partial() instead of feed(), so that an envelope spanning TLS records is
+    // not copied a second time. Empty when no envelope is partly received, its header is not
+    // complete yet, or the decoder has failed: then the next bytes go through feed().
+    [[nodiscard]] std::span<std::byte> partial_room();
+    // Takes n bytes (at most partial_room().size()) written into partial_room(); calls sink for
+    // the envelope if they complete it. Returns the first protocol error met, or none.
+    template <class Sink>
+    DecodeError commit_partial(size_t n, Sink&& sink);
+
     [[nodiscard]] DecodeError error() const { return error_; }
     // Frees the reassembly buffers when no envelope is partly received. Views handed out by an
     // earlier feed() must no longer be in use.
@@ -83,6 +95,8 @@ public:
 private:
     DecodeError check_header(const std::byte* h, size_t& total);
     DecodeError check_envelope(uint8_t type, std::span<const std::byte> payload);
+    template <class Sink>
+    DecodeError finish_partial(Sink&& sink);
 
     size_t max_;
     // Two buffers, used in turn: an envelope completed from one of them is handed out as a view
@@ -117,10 +131,7 @@ DecodeError EnvelopeDecoder::feed(std::span<const std::byte> data, Sink&& sink) 
         std::memcpy(part.data() + partial_size_, p, take);
         partial_size_ += take, p += take, left -= take;
         if (partial_size_ < partial_total_) return DecodeError::none;
-        Envelope env{uint8_t(part[0]), {part.data() + kHeaderSize, partial_total_ - kHeaderSize}};
-        partial_size_ = partial_total_ = 0;
-        if ((error_ = check_envelope(env.type, env.payload)) != DecodeError::none) return error_;
-        sink(env);
+        if (finish_partial(sink) != DecodeError::none) return error_;
     }
 
     // 2. Whole envelopes inside this chunk: views, no copy.
@@ -150,6 +161,31 @@ DecodeError EnvelopeDecoder::feed(std::span<const std::byte> data, Sink&& sink) 
         std::memcpy(part.data(), p, left);
         partial_size_ = left;
     }
+    return DecodeError::none;
+}
+
+inline std::span<std::byte> EnvelopeDecoder::partial_room() {
+    if (error_ != DecodeError::none || partial_size_ == 0 || partial_total_ == 0) return {};
+    return {parts_[cur_].data() + partial_size_, partial_total_ - partial_size_};
+}
+
+template <class Sink>
+DecodeError EnvelopeDecoder::commit_partial(size_t n, Sink&& sink) {
+    if (error_ != DecodeError::none) return error_;
+    if (n == 0) return DecodeError::none;
+    partial_size_ += std::min(n, partial_total_ - partial_size_);
+    if (partial_size_ < partial_total_) return DecodeError::none;
+    return finish_partial(sink);
+}
+
+// The partly received envelope in parts_[cur_] is complete: checks it and hands it out.
+template <class Sink>
+DecodeError EnvelopeDecoder::finish_partial(Sink&& sink) {
+    auto& part = parts_[cur_];
+    Envelope env{uint8_t(part[0]), {part.data() + kHeaderSize, partial_total_ - kHeaderSize}};
+    partial_size_ = partial_total_ = 0;
+    if ((error_ = check_envelope(env.type, env.payload)) != DecodeError::none) return error_;
+    sink(env);
     return DecodeError::none;
 }
 

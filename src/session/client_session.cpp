@@ -17,12 +17,30 @@ void ClientSession::start(TimePoint now, ClientOutput& out) {
     packet::encode(opt_.request, out.to_peer);
 }
 
-void ClientSession::on_bytes(std::span<const std::byte> data, TimePoint now, ClientOutput& out) {
-    if (state_ == State::closed || state_ == State::idle) return;
-    keepalive_.on_received(now);
-    auto err = decoder_.feed(data, [&](const packet::Envelope& env) {
+// The envelope sink shared by on_bytes() and on_received_in_place().
+auto ClientSession::deliver_to(TimePoint now, ClientOutput& out) {
+    return [this, now, &out](const packet::Envelope& env) {
         if (state_ != State::closed) on_envelope(env, now, out);
-    });
+    };
+}
+
+void ClientSession::on_bytes(std::span<const std::byte> data, TimePoint now, ClientOutput& out) {
+    if (!receiving()) return;
+    keepalive_.on_received(now);
+    on_decoded(decoder_.feed(data, deliver_to(now, out)), out);
+}
+
+std::span<std::byte> ClientSession::receive_room() {
+    return receiving() ? decoder_.partial_room() : std::span<std::byte>();
+}
+
+void ClientSession::on_received_in_place(size_t n, TimePoint now, ClientOutput& out) {
+    if (!receiving()) return;
+    keepalive_.on_received(now);
+    on_decoded(decoder_.commit_partial(n, deliver_to(now, out)), out);
+}
+
+void ClientSession::on_decoded(packet::DecodeError err, ClientOutput& out) {
     if (err != packet::DecodeError::none && state_ != State::closed)
         fail(CloseReason::protocol_error, std::string(packet::to_string(err)), out);
 }

@@ -57,6 +57,12 @@ public:
     // TLS is up: sends the configuration request.
     void start(TimePoint now, ClientOutput& out);
     void on_bytes(std::span<const std::byte> data, TimePoint now, ClientOutput& out);
+    // Where the next received bytes may be written directly: the rest of an envelope that spans
+    // TLS records, read in place instead of being copied into the decoder. Empty otherwise; then
+    // read anywhere and call on_bytes().
+    [[nodiscard]] std::span<std::byte> receive_room();
+    // n bytes were written into receive_room(): the same as on_bytes() with them.
+    void on_received_in_place(size_t n, TimePoint now, ClientOutput& out);
     void on_timer(TimePoint now, ClientOutput& out);
     void on_data_sent(TimePoint now) { keepalive_.on_sent(now); }
     // Ends the session from this side, sending CLOSE with the reason.
@@ -71,6 +77,11 @@ public:
 
 private:
     void on_envelope(const packet::Envelope& env, TimePoint now, ClientOutput& out);
+    void on_decoded(packet::DecodeError err, ClientOutput& out);
+    auto deliver_to(TimePoint now, ClientOutput& out);
+    [[nodiscard]] bool receiving() const {
+        return !(state_ == State::closed || state_ == State::idle);
+    }
     void fail(packet::CloseReason reason, std::string text, ClientOutput& out);
 
     Options opt_;

@@ -12,12 +12,30 @@ using packet::EnvelopeType;
 ServerSession::ServerSession(Options options, TimePoint now)
     : opt_(options), decoder_(opt_.max_envelope), started_(now) {}
 
-void ServerSession::on_bytes(std::span<const std::byte> data, TimePoint now, ServerOutput& out) {
-    if (state_ == State::closed) return;
-    keepalive_.on_received(now);
-    auto err = decoder_.feed(data, [&](const packet::Envelope& env) {
+// The envelope sink shared by on_bytes() and on_received_in_place().
+auto ServerSession::deliver_to(TimePoint now, ServerOutput& out) {
+    return [this, now, &out](const packet::Envelope& env) {
         if (state_ != State::closed) on_envelope(env, now, out);
-    });
+    };
+}
+
+void ServerSession::on_bytes(std::span<const std::byte> data, TimePoint now, ServerOutput& out) {
+    if (!receiving()) return;
+    keepalive_.on_received(now);
+    on_decoded(decoder_.feed(data, deliver_to(now, out)), out);
+}
+
+std::span<std::byte> ServerSession::receive_room() {
+    return receiving() ? decoder_.partial_room() : std::span<std::byte>();
+}
+
+void ServerSession::on_received_in_place(size_t n, TimePoint now, ServerOutput& out) {
+    if (!receiving()) return;
+    keepalive_.on_received(now);
+    on_decoded(decoder_.commit_partial(n, deliver_to(now, out)), out);
+}
+
+void ServerSession::on_decoded(packet::DecodeError err, ServerOutput& out) {
     if (err != packet::DecodeError::none && state_ != State::closed)
         close(CloseReason::protocol_error, std::string(packet::to_string(err)), out);
 }

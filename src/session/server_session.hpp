@@ -55,6 +55,12 @@ public:
     ServerSession(Options options, TimePoint now);
 
     void on_bytes(std::span<const std::byte> data, TimePoint now, ServerOutput& out);
+    // Where the next received bytes may be written directly: the rest of an envelope that spans
+    // TLS records, read in place instead of being copied into the decoder. Empty otherwise; then
+    // read anywhere and call on_bytes().
+    [[nodiscard]] std::span<std::byte> receive_room();
+    // n bytes were written into receive_room(): the same as on_bytes() with them.
+    void on_received_in_place(size_t n, TimePoint now, ServerOutput& out);
     void assign(packet::ConfigAssign assignment, TimePoint now, ServerOutput& out);
     void refuse(packet::CloseReason reason, std::string text, ServerOutput& out);
     void on_timer(TimePoint now, ServerOutput& out);
@@ -73,6 +79,9 @@ public:
 
 private:
     void on_envelope(const packet::Envelope& env, TimePoint now, ServerOutput& out);
+    void on_decoded(packet::DecodeError err, ServerOutput& out);
+    auto deliver_to(TimePoint now, ServerOutput& out);
+    [[nodiscard]] bool receiving() const { return state_ != State::closed; }
     [[nodiscard]] bool source_allowed(std::span<const std::byte> packet) const;
 
     Options opt_;

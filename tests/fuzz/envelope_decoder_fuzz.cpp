@@ -1,6 +1,8 @@
-// EnvelopeDecoder fed one stream in chunks whose sizes come from the input. The first byte picks
-// the maximum envelope size; every delivered envelope must be within it, and the same stream fed
-// whole must give the same envelopes and the same error.
+// EnvelopeDecoder fed one stream in chunks whose sizes come from the input; an odd chunk size
+// writes the chunk into partial_room() and commits it there when an envelope is partly received
+// (the in-place read of the data path). The first byte picks the maximum envelope size; every
+// delivered envelope must be within it, and the same stream fed whole must give the same
+// envelopes and the same error.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -42,10 +44,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     while (at < stream.size() && err == DecodeError::none) {
         size_t len = n ? std::max<size_t>(1, sizes[k++ % n]) : 1;
         len = std::min(len, stream.size() - at);
-        err = d.feed(stream.subspan(at, len), [&](const Envelope& e) {
+        auto sink = [&](const Envelope& e) {
             check(e);
             chunked.push_back({e.type, {e.payload.begin(), e.payload.end()}});
-        });
+        };
+        auto room = d.partial_room();
+        if (len % 2 == 1 && !room.empty()) {
+            len = std::min(len, room.size());
+            std::copy_n(stream.begin() + long(at), len, room.begin());
+            err = d.commit_partial(len, sink);
+        } else {
+            err = d.feed(stream.subspan(at, len), sink);
+        }
         at += len;
     }
     if (err != DecodeError::none && d.feed(stream, [](const Envelope&) { abort(); }) != err)

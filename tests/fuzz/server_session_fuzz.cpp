@@ -1,6 +1,7 @@
-// A ServerSession fed arbitrary bytes in input-chosen chunks, at input-chosen times, answering
-// CONFIG_REQUEST with assign() (or refuse()) as the concentrator would: it must never crash, and
-// once closed it must stay closed and silent.
+// A ServerSession fed arbitrary bytes in input-chosen chunks (odd-sized ones written into
+// receive_room() when it has room, as the concentrator reads them), at input-chosen times,
+// answering CONFIG_REQUEST with assign() (or refuse()) as the concentrator would: it must never
+// crash, and once closed it must stay closed and silent.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -28,7 +29,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         size_t len = std::min<size_t>(ctl & 0x3f, size - at);
         now += milliseconds((ctl >> 6) * 4000);  // time advances 0, 4, 8 or 12 s
         out.clear();
-        s.on_bytes(std::as_bytes(std::span(data + at, len)), now, out);
+        auto room = s.receive_room();
+        if (len % 2 == 1 && !room.empty()) {
+            len = std::min(len, room.size());
+            std::copy_n(std::as_bytes(std::span(data + at, len)).begin(), len, room.begin());
+            s.on_received_in_place(len, now, out);
+        } else {
+            s.on_bytes(std::as_bytes(std::span(data + at, len)), now, out);
+        }
         at += len;
         for (auto p : out.to_tun) {  // only well-formed packets from the assigned source
             auto ip = porthole::packet::IpPacket::parse(p);

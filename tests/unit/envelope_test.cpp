@@ -2,6 +2,7 @@
 // error, the size boundary, and the zero-copy promise for envelopes that lie inside one chunk.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <vector>
@@ -235,6 +236,75 @@ TEST_CASE("EnvelopeDecoder: envelopes inside one chunk are views into it (no cop
     CHECK_FALSE(second_in_b);
     for (size_t i = 2; i < p2.size(); ++i)
         if (sizes[i] > 0) CHECK(p2[i] == b.data() + (offsets[i] - offsets[1] - 2) + kHeaderSize);
+}
+
+TEST_CASE("EnvelopeDecoder: the rest of a straddling envelope read in place (partial_room)") {
+    std::mt19937 rng(20261126);
+    size_t in_place = 0;
+    for (int stream = 0; stream < 40; ++stream) {
+        std::vector<Env> sent;
+        Bytes wire;
+        while (wire.size() < 30000) {
+            // IP packets up to 9000 octets: most straddle the chunks below.
+            if (rng() % 3 == 0) {
+                sent.push_back({uint8_t(EnvelopeType::ip_packet), random_ip_packet(rng, 9000)});
+            } else {
+                sent.push_back(random_envelope(rng));
+            }
+            append_envelope(wire, sent.back().type, sent.back().payload);
+        }
+        EnvelopeDecoder d;
+        Collect c;
+        size_t at = 0;
+        while (at < wire.size()) {
+            size_t n = std::min(wire.size() - at, 1 + rng() % 2000);
+            auto room = d.partial_room();
+            if (!room.empty() && rng() % 4 != 0) {
+                // As a TLS read would: at most the room, possibly less.
+                n = std::min(n, room.size());
+                std::copy_n(wire.begin() + long(at), n, room.begin());
+                bool completes = n == room.size();
+                size_t before = c.got.size();
+                REQUIRE(d.commit_partial(n, [&](const Envelope& e) {
+                    // the envelope is handed out where it was read: no second copy
+                    CHECK(e.payload.data() + e.payload.size() == room.data() + room.size());
+                    c.got.push_back({e.type, Bytes(e.payload.begin(), e.payload.end())});
+                }) == DecodeError::none);
+                CHECK(c.got.size() == before + (completes ? 1 : 0));
+                CHECK(d.partial_room().empty() == completes);
+                ++in_place;
+            } else {
+                REQUIRE(c.feed(d, std::span(wire).subspan(at, n)) == DecodeError::none);
+            }
+            at += n;
+        }
+        REQUIRE(c.got == sent);
+        CHECK(d.buffered() == 0);
+        CHECK(d.partial_room().empty());
+    }
+    CHECK(in_place > 500);  // the in-place path was taken often
+}
+
+TEST_CASE("EnvelopeDecoder: partial_room is empty until the header is known, and after an error") {
+    EnvelopeDecoder d;
+    Collect c;
+    CHECK(d.partial_room().empty());  // nothing received
+    Bytes h = header(uint8_t(EnvelopeType::ip_packet), kHeaderSize + 20);
+    REQUIRE(c.feed(d, std::span(h).first(2)) == DecodeError::none);
+    CHECK(d.partial_room().empty());  // Length not complete yet
+    REQUIRE(c.feed(d, std::span(h).subspan(2)) == DecodeError::none);
+    auto room = d.partial_room();
+    REQUIRE(room.size() == 20);
+    // An IPv4 header whose version nibble is wrong, completed in place: the error is reported and
+    // the decoder stays failed.
+    std::fill(room.begin(), room.end(), std::byte(0x55));
+    CHECK(d.commit_partial(room.size(), [&](const Envelope&) {
+        FAIL("a bad envelope was delivered");
+    }) == DecodeError::not_ip_packet);
+    CHECK(d.error() == DecodeError::not_ip_packet);
+    CHECK(d.partial_room().empty());
+    CHECK(d.commit_partial(1, [](const Envelope&) {}) == DecodeError::not_ip_packet);
+    CHECK(c.got.empty());
 }
 
 TEST_CASE("EnvelopeDecoder: the maximum envelope size is inclusive") {

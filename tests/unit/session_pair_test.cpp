@@ -1,7 +1,9 @@
 // ClientSession + ServerSession together, in simulated time with no I/O: a "wire" carries each
-// side's bytes to the other in random chunks (or one byte at a time), with a latency.
+// side's bytes to the other in random chunks (or one byte at a time), with a latency; the rest
+// of an envelope that spans chunks is mostly written into the session's receive_room().
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <deque>
 #include <random>
 #include <vector>
@@ -116,31 +118,38 @@ struct Pair {
         return b;
     }
 
+    // Hands b to a session in random chunks, as the shells read TLS: when the session has room
+    // for the rest of a partly received envelope, most chunks are written there in place.
+    template <class Session, class Output, class Collect>
+    void feed(Session& s, const Bytes& b, Output& out, Collect collect) {
+        Bytes chunk;  // outlives collect(): the output holds views into it
+        for (size_t at = 0; at < b.size();) {
+            size_t n = std::min(b.size() - at, 1 + rng() % max_chunk);
+            auto room = s.receive_room();
+            if (!room.empty() && rng() % 4 != 0) {
+                n = std::min(n, room.size());
+                std::copy_n(b.begin() + long(at), n, room.begin());
+                s.on_received_in_place(n, now, out);
+            } else {
+                chunk.assign(b.begin() + long(at), b.begin() + long(at + n));
+                s.on_bytes(chunk, now, out);
+            }
+            collect();
+            at += n;
+        }
+    }
+
     // Delivers every byte due by `now`, cut into random chunks.
     void deliver() {
         bool progress = true;
         while (progress) {
             progress = false;
             while (!c2s.in_flight.empty() && c2s.in_flight.front().first <= now) {
-                Bytes b = take_due(c2s);
-                for (size_t at = 0; at < b.size();) {
-                    size_t n = std::min(b.size() - at, 1 + rng() % max_chunk);
-                    Bytes chunk(b.begin() + long(at), b.begin() + long(at + n));
-                    server.on_bytes(chunk, now, so);
-                    collect_server();
-                    at += n;
-                }
+                feed(server, take_due(c2s), so, [&] { collect_server(); });
                 progress = true;
             }
             while (!s2c.in_flight.empty() && s2c.in_flight.front().first <= now) {
-                Bytes b = take_due(s2c);
-                for (size_t at = 0; at < b.size();) {
-                    size_t n = std::min(b.size() - at, 1 + rng() % max_chunk);
-                    Bytes chunk(b.begin() + long(at), b.begin() + long(at + n));
-                    client.on_bytes(chunk, now, co);
-                    collect_client();
-                    at += n;
-                }
+                feed(client, take_due(s2c), co, [&] { collect_client(); });
                 progress = true;
             }
         }
