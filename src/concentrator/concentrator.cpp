@@ -28,7 +28,9 @@ using packet::CloseReason;
 using session::Clock;
 
 namespace {
-constexpr size_t kTunBatch = 256;    // packets read from the TUN device per wake-up
+constexpr size_t kTunBatch = 256;  // packets read from the TUN device per wake-up
+// A batch of at least this many events was busy enough to read the TUN device after it.
+constexpr size_t kBusyBatch = 8;
 constexpr size_t kAcceptBatch = 64;  // connections accepted per wake-up
 constexpr size_t kTunBufSize = 65536;
 
@@ -214,10 +216,16 @@ int Concentrator::run() {
         auto wait = deferred_.empty()
                         ? std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now)
                         : std::chrono::milliseconds(0);
+        tun_read_ = false;
         if (auto r = loop_.run_once(std::max(wait, std::chrono::milliseconds(0))); !r) {
             log::error("event loop: {}", r.error().message);
             return 1;
         }
+        // The TUN device's ring (txqueuelen packets) holds every UE's downstream traffic until
+        // it is read, and epoll reports the device again only after all the other ready sockets:
+        // with thousands of busy UEs that is dozens of batches later, and the ring overflows for
+        // everyone. So after a busy batch that did not read it, it is read anyway.
+        if (!tun_read_ && loop_.last_batch() >= kBusyBatch) read_tun();
         auto again = std::move(deferred_);
         deferred_.clear();
         for (auto id : again)
@@ -309,6 +317,7 @@ void Concentrator::stop_handshake_pool() {
 }
 
 void Concentrator::read_tun() {
+    tun_read_ = true;
     std::span<std::byte> buf(tun_buf_.get(), kTunBufSize);
     std::span<std::byte> scratch(segment_buf_.get(), kTunBufSize);
     packet::OffloadHeader meta;

@@ -8,8 +8,9 @@
 //   2. ServerSession decodes envelopes in place and checks each packet's inner source;
 //   3. each packet is written to the TUN device (drops counted).
 // Operator network -> UE:
-//   1. the TUN device is readable; up to kTunBatch packets are read, each straight into the
-//      bulk queue of the session the previous one went to (else into one shared buffer);
+//   1. the TUN device is readable (or a busy batch of UE events has just been handled); up to
+//      kTunBatch packets are read, each straight into the bulk queue of the session the
+//      previous one went to (else into one shared buffer);
 //   2. each packet's destination selects its session (SessionTable);
 //   3. the packet is framed into that session's bounded send queue, in place when it was read
 //      there (else copied once; dropped when the queue is full);
@@ -156,6 +157,7 @@ private:
     std::unique_ptr<std::byte[]> segment_buf_;  // segments cut for UEs without offloads
     session::SessionId next_id_ = 1;
     session::SessionId last_down_ = 0;  // where the last TUN packet went (read_tun)
+    bool tun_read_ = false;             // read_tun() ran in this turn of the loop
     session::DropCounters drops_;
     std::vector<std::unique_ptr<Listener>> listeners_;
     TunReader tun_h_;

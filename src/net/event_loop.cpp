@@ -34,8 +34,9 @@ void EventLoop::remove(int fd) {
 }
 
 Result<void> EventLoop::run_once(std::chrono::milliseconds timeout) {
-    epoll_event events[128];
-    int n = ::epoll_wait(epfd_.get(), events, 128, int(timeout.count()));
+    epoll_event events[kMaxEvents];
+    int n = ::epoll_wait(epfd_.get(), events, kMaxEvents, int(timeout.count()));
+    last_batch_ = n > 0 ? size_t(n) : 0;
     if (n < 0) return errno == EINTR ? ok() : sys_error("epoll_wait", errno);
     for (int i = 0; i < n; ++i)
         static_cast<EventHandler*>(events[i].data.ptr)->on_event(events[i].events);

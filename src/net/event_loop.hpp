@@ -30,10 +30,14 @@ public:
     // Waits at most timeout (negative: forever) and dispatches what is ready. EINTR is not an
     // error.
     Result<void> run_once(std::chrono::milliseconds timeout);
+    // How many events the last run_once() dispatched (at most kMaxEvents).
+    [[nodiscard]] size_t last_batch() const { return last_batch_; }
+    static constexpr int kMaxEvents = 128;
 
 private:
     explicit EventLoop(Fd epfd) : epfd_(std::move(epfd)) {}
     Fd epfd_;
+    size_t last_batch_ = 0;
 };
 
 // Signals delivered as readable events (SIGINT, SIGTERM, SIGHUP, SIGUSR1), blocked for normal
