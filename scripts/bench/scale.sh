@@ -75,6 +75,12 @@ ulimit -Sn "$NOFILE" || b_die "cannot raise the fd limit to $NOFILE"
 
 HOLD=$((IPERF_SECS + 12))
 UESIM_DURATION=$((2 * N / RATE + 70 + HOLD)) # connect, close, reconnect (--resume), hold
+# Every simulated UE sends 3 echo probes through its tunnel, each round spread over the probe
+# interval: N/10 ms (at least 100), i.e. 10,000 probes/s and as many replies. A check that every
+# tunnel carries traffic both ways to the right UE, not a packet-rate test: with all 10,000 in
+# 100 ms (100,000/s) this 2-vCPU lab is overloaded and ~10 % of the replies are dropped in the
+# concentrator's TUN queue (docs/performance.md).
+PROBE_INTERVAL_MS=$((N / 10 > 100 ? N / 10 : 100))
 BENCH_WORK=$(mktemp -d /tmp/porthole-scale.XXXXXX)
 b_install_traps
 b_watchdog $((UESIM_DURATION + 180))
@@ -160,9 +166,10 @@ b_log "real UE ping idle: p50 $PING0_P50 ms, p99 $PING0_P99 ms, max $PING0_MAX m
 nsx "$NS_UE" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" ||
   b_die "cannot widen the ephemeral port range in $NS_UE"
 CPU_CONNECT0=$(b_cpu_ticks "$SERVER_PID")
+TUN_DROP0=$(b_tun_dropped "$NS_CONC" phscale0)
 b_start "$NS_UE" "$BENCH_WORK/uesim.log" "$UESIM_BIN" --server "$CONC_ADDR:443" --ca "$PKI/ca.pem" \
   --mint-ca-cert "$PKI/ca.pem" --mint-ca-key "$PKI/ca.key" --sessions "$N" --connect-rate "$RATE" \
-  --probe "$OPNET_ADDR" --hold "$HOLD" --duration "$UESIM_DURATION" --resume --cpu-pid "$SERVER_PID"
+  --probe "$OPNET_ADDR" --probe-interval "$PROBE_INTERVAL_MS" --hold "$HOLD" --duration "$UESIM_DURATION" --resume --cpu-pid "$SERVER_PID"
 UESIM_PID=$B_PID
 # The real UE's RTT while they connect and reconnect (bounded: at most the connect phases).
 b_start "$NS_UE" "$BENCH_WORK/ping-storm.log" ping -n -i 0.01 -W 1 -w $((2 * N / RATE + 60)) "$OPNET_ADDR"
@@ -176,6 +183,11 @@ if ! grep -q "uesim: holding for" "$BENCH_WORK/uesim.log"; then
   b_die "the simulated UEs did not all come up"
 fi
 CPU_CONNECT1=$(b_cpu_ticks "$SERVER_PID")
+# Downstream packets (probe replies, the real UE's ping) dropped because portholed did not read
+# its TUN device in time, while the N connected, probed and reconnected.
+TUN_DROP1=$(b_tun_dropped "$NS_CONC" phscale0)
+PROBE_LINE=$(grep -m1 '^uesim: probes:' "$BENCH_WORK/uesim.log")
+b_log "conc TUN device tx dropped from connect to hold: $((TUN_DROP1 - TUN_DROP0)); ${PROBE_LINE#uesim: }"
 # portholed's own CPU for N TLS handshakes + configurations, per phase as uesim measured it at
 # the phase boundaries: full handshakes (connect) and resumed ones (close + reconnect with the
 # ticket). Handshakes per CPU-second is its capacity per core, whatever the load generator
@@ -232,6 +244,8 @@ report() {
     "$SK_B0" "$SK_N0" $((SK_B1 / 1024)) "$SK_N1" "$(awk -v a="$SK_B0" -v b="$SK_B1" -v n="$N" 'BEGIN { printf "%.0f", (b - a) / n }')"
   echo "| real UE iperf3, 1 flow ue→opnet, ${IPERF_SECS} s (Gbit/s) | $GBPS0 | $GBPS1 | |"
   echo "| real UE ping RTT every 10 ms, p50 / p99 / max (ms): idle, and while the $N connect and reconnect | $PING0_P50 / $PING0_P99 / $PING0_MAX | $PING1_P50 / $PING1_P99 / $PING1_MAX | |"
+  echo "| probe echoes answered (uesim: each session 3, each round spread over $PROBE_INTERVAL_MS ms) | | $(field replies) of $(field probes_sent) | |"
+  echo "| conc TUN device tx dropped, from connect to hold (downstream packets portholed did not read in time) | | $((TUN_DROP1 - TUN_DROP0)) | |"
   echo "| portholed CPU time so far (s) | | $(awk -v t="$SERVER_CPU_TICKS" -v h="$CLK_TCK" 'BEGIN { printf "%.1f", t / h }') | |"
 }
 mkdir -p "$(dirname "$OUT")"

@@ -265,31 +265,38 @@ private:
             o_.ue_to_ue ? ", plus as many to the next session's address" : "");
         const TimePoint begin = Clock::now();
         unsigned sent_rounds = 0;
+        size_t next = 0;  // the next session to probe in this round
         bool alive = true;
         while (alive && sent_rounds < o_.probes) {
-            if (Clock::now() >= begin + o_.probe_interval * sent_rounds) {
-                for (size_t i = 0; i < up.size(); ++i) {
-                    SimSession* s = up[i];
-                    const IpAddress& me = *s->address();
-                    if (o_.probe_dst &&
-                        s->send_echo(me, *o_.probe_dst, ProbeKind::probe, sent_rounds))
-                        ++probes_sent_;
-                    if (o_.spoof) {
-                        // Alternate: another session's address, then one outside the pool.
-                        const IpAddress& other = *up[(i + 1) % up.size()]->address();
-                        const IpAddress& src =
-                            sent_rounds % 2 == 0 && up.size() > 1 ? other : foreign;
-                        if (s->send_echo(src, *o_.probe_dst, ProbeKind::spoof, sent_rounds))
-                            ++spoof_sent_;
-                    }
-                    if (o_.ue_to_ue && up.size() > 1) {
-                        const IpAddress& peer = *up[(i + 1) % up.size()]->address();
-                        if (s->send_echo(me, peer, ProbeKind::ue2ue, sent_rounds)) ++ue2ue_sent_;
-                    }
+            // Each round is spread evenly over the probe interval, as UEs that are not
+            // synchronised would send: session i of N probes at i/N of the interval.
+            using Seconds = std::chrono::duration<double>;
+            const double into_round =
+                Seconds(Clock::now() - (begin + o_.probe_interval * sent_rounds)) /
+                Seconds(o_.probe_interval);
+            const size_t due =
+                into_round < 0 ? 0
+                               : std::min(up.size(), size_t(double(up.size()) * into_round) + 1);
+            for (size_t i = next; i < due; ++i) {
+                SimSession* s = up[i];
+                const IpAddress& me = *s->address();
+                if (o_.probe_dst && s->send_echo(me, *o_.probe_dst, ProbeKind::probe, sent_rounds))
+                    ++probes_sent_;
+                if (o_.spoof) {
+                    // Alternate: another session's address, then one outside the pool.
+                    const IpAddress& other = *up[(i + 1) % up.size()]->address();
+                    const IpAddress& src = sent_rounds % 2 == 0 && up.size() > 1 ? other : foreign;
+                    if (s->send_echo(src, *o_.probe_dst, ProbeKind::spoof, sent_rounds))
+                        ++spoof_sent_;
                 }
-                ++sent_rounds;
+                if (o_.ue_to_ue && up.size() > 1) {
+                    const IpAddress& peer = *up[(i + 1) % up.size()]->address();
+                    if (s->send_echo(me, peer, ProbeKind::ue2ue, sent_rounds)) ++ue2ue_sent_;
+                }
             }
-            alive = turn(milliseconds(5));
+            next = std::max(next, due);
+            if (next == up.size()) ++sent_rounds, next = 0;
+            alive = turn(milliseconds(1));
         }
         // Wait for replies: until all expected ones are in, or the full wait when some kind
         // is expected to stay silent (spoofing, isolated UE-to-UE).
