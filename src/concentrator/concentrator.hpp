@@ -17,6 +17,7 @@
 //   4. after the batch every touched session flushes: many envelopes per TLS record.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -78,6 +79,14 @@ public:
     // The connection is finished: destroy it after this event-loop pass.
     void on_dead(UeConnection& conn) { dead_.push_back(conn.id()); }
     void defer(UeConnection& conn) { deferred_.push_back(conn.id()); }
+    // Handshake steps in the event loop are budgeted per turn (kHandshakeStepsPerTurn): false
+    // when this turn's are spent; the connection then parks until a later turn resumes it.
+    bool take_handshake_step() {
+        if (handshake_steps_left_ == 0) return false;
+        --handshake_steps_left_;
+        return true;
+    }
+    void park_handshake(UeConnection& conn) { parked_handshakes_.push_back(conn.id()); }
     [[nodiscard]] const ConcentratorOptions& options() const { return opt_; }
     [[nodiscard]] const tls::TlsContext& tls() const { return tls_; }
     session::DropCounters& drops() { return drops_; }
@@ -151,6 +160,8 @@ private:
     std::vector<session::SessionId> dead_;  // finished, to be destroyed by reap()
     bool trim_due_ = false;                 // connections were freed since the last trim
     std::vector<session::SessionId> deferred_;
+    std::deque<session::SessionId> parked_handshakes_;  // in arrival order
+    size_t handshake_steps_left_ = 0;
     std::vector<UeConnection*> dirty_;
     std::unique_ptr<std::byte[]> rx_buf_;
     std::unique_ptr<std::byte[]> tun_buf_;

@@ -55,7 +55,10 @@ std::string UeConnection::tag() const {
 void UeConnection::on_event(uint32_t events) {
     if (phase_ == Phase::dead) return;
     if (phase_ == Phase::draining) return drain();
-    if (phase_ == Phase::handshake) return drive_handshake();
+    if (phase_ == Phase::handshake) {
+        if (!owner_.take_handshake_step()) return park_handshake();
+        return drive_handshake();
+    }
     if (events & EPOLLOUT) flush();
     if (phase_ != Phase::dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) read_records();
 }
@@ -66,6 +69,19 @@ void UeConnection::resume() {
 
 void UeConnection::drive_handshake() {
     on_handshake(tls_.handshake());
+}
+
+void UeConnection::park_handshake() {
+    owner_.loop().remove(socket_.get());  // removed, not muted: a hang-up would still be reported
+    owner_.park_handshake(*this);
+}
+
+void UeConnection::resume_handshake() {
+    if (phase_ != Phase::handshake) return;
+    if (auto r = owner_.loop().add(socket_.get(), EPOLLIN | (writing_ ? EPOLLOUT : 0u), this); !r)
+        return finish(fmt::format("cannot resume the TLS handshake: {}", r.error().message),
+                      Linger::no);
+    drive_handshake();
 }
 
 void UeConnection::handshake_returned(tls::TlsStatus st, bool timed_out) {

@@ -47,6 +47,11 @@ public:
     void close(packet::CloseReason reason, std::string text);
     // Continues reading after a budget-limited pass.
     void resume();
+    // Handshakes in the event loop (no handshake threads) take turns: when this turn's budget is
+    // spent, the socket leaves the loop until the concentrator resumes the handshake, so that
+    // the UEs already connected do not wait behind a whole batch of handshakes.
+    void park_handshake();
+    void resume_handshake();
 
     // The TLS handshake runs on a HandshakePool worker: until handshake_returned() the event loop
     // does not touch this connection's TLS state or socket (timers skip it; a close() is kept
