@@ -4,7 +4,7 @@
 # to --out.
 #
 #   sudo scripts/bench/scale.sh [--sessions 1000] [--rate 1000] [--handshake-threads N]
-#                               [--out FILE.md] [--no-build]
+#                               [--probe-interval MS] [--out FILE.md] [--no-build]
 #
 # Measures: TLS handshakes/s while connecting (uesim's handshake_per_s); portholed's own CPU per
 # full handshake (connect phase) and per resumed one (resume phase: every simulated UE closes and
@@ -14,8 +14,9 @@
 # "TCP: ... mem PAGES" x page size) before/with, per tunnel; a real UE's (porthole client, ue1)
 # iperf3 throughput, 1 flow, 5 s, ue -> opnet, without and with the N simulated UEs connected;
 # the real UE's ping RTT through its tunnel (every 10 ms) idle and while the N connect and
-# reconnect (the event loop carries its packets while handshakes run on the handshake threads;
-# --handshake-threads 0 runs them in the event loop instead, for comparison).
+# reconnect (handshakes run on the handshake threads, or in the event loop a few per turn);
+# every simulated UE's 3 echo probes through its tunnel (each round spread over --probe-interval,
+# default N/10 ms) answered, and the concentrator TUN device's drops meanwhile.
 # Environment: BUILD_DIR (default build-bench), LAB_PREFIX (default bench_), UESIM_BIN (a prebuilt
 # porthole-uesim instead of building the target).
 set -uo pipefail
@@ -30,20 +31,25 @@ OUT=""
 BUILD=1
 IPERF_SECS=5
 HS_THREADS=""  # portholed's default
+PROBE_INTERVAL_MS=""  # default: N/10 ms, at least 100 (below)
 while (($#)); do
   case $1 in
     --sessions) N=${2:?--sessions needs a number}; shift 2 ;;
     --rate) RATE=${2:?--rate needs a number}; shift 2 ;;
     --out) OUT=${2:?--out needs a file}; shift 2 ;;
     --handshake-threads) HS_THREADS=${2:?--handshake-threads needs a number}; shift 2 ;;
+    --probe-interval) PROBE_INTERVAL_MS=${2:?--probe-interval needs milliseconds}; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) b_die "unknown option '$1' (try --help)" ;;
   esac
 done
 if ! [[ $N =~ ^[0-9]+$ ]] || ((N < 1 || N > 60000)); then b_die "--sessions must be 1..60000"; fi
 if ! [[ $RATE =~ ^[0-9]+$ ]] || ((RATE < 1)); then b_die "--rate must be a positive number"; fi
 if [[ -n $HS_THREADS ]] && ! [[ $HS_THREADS =~ ^[0-9]+$ && $HS_THREADS -le 64 ]]; then b_die "--handshake-threads must be 0..64"; fi
+if [[ -n $PROBE_INTERVAL_MS ]] && ! [[ $PROBE_INTERVAL_MS =~ ^[0-9]+$ && $PROBE_INTERVAL_MS -ge 1 && $PROBE_INTERVAL_MS -le 10000 ]]; then
+  b_die "--probe-interval must be 1..10000 (milliseconds)"
+fi
 OUT=${OUT:-$BUILD_DIR/scale-results.md}
 
 b_require_root
@@ -76,11 +82,11 @@ ulimit -Sn "$NOFILE" || b_die "cannot raise the fd limit to $NOFILE"
 HOLD=$((IPERF_SECS + 12))
 UESIM_DURATION=$((2 * N / RATE + 70 + HOLD)) # connect, close, reconnect (--resume), hold
 # Every simulated UE sends 3 echo probes through its tunnel, each round spread over the probe
-# interval: N/10 ms (at least 100), i.e. 10,000 probes/s and as many replies. A check that every
-# tunnel carries traffic both ways to the right UE, not a packet-rate test: with all 10,000 in
-# 100 ms (100,000/s) this 2-vCPU lab is overloaded and ~10 % of the replies are dropped in the
-# concentrator's TUN queue (docs/performance.md).
-PROBE_INTERVAL_MS=$((N / 10 > 100 ? N / 10 : 100))
+# interval: by default N/10 ms (at least 100), i.e. 10,000 probes/s and as many replies. A check
+# that every tunnel carries traffic both ways to the right UE, not a packet-rate test: with all
+# 10,000 in 100 ms (--probe-interval 100: 100,000/s) this 2-vCPU lab is overloaded and ~10 % of
+# the replies are dropped in the concentrator's TUN queue (docs/performance.md).
+PROBE_INTERVAL_MS=${PROBE_INTERVAL_MS:-$((N / 10 > 100 ? N / 10 : 100))}
 BENCH_WORK=$(mktemp -d /tmp/porthole-scale.XXXXXX)
 b_install_traps
 b_watchdog $((UESIM_DURATION + 180))
