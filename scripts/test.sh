@@ -2,8 +2,10 @@
 # README's test command: installs Debian dependencies, builds, and runs every test suite:
 #   1. unit tests (doctest)                     build/
 #   2. unit tests under ASan + UBSan            build-asan/
-#      and the threaded ones (handshake threads) under ThreadSanitizer (clang)   build-tsan/
-#   3. namespace integration tests, run against the real binaries (as root)
+#      and the threaded ones (handshake threads, worker inbox) under ThreadSanitizer (clang)
+#                                                                             build-tsan/
+#   3. namespace integration tests, run against the real binaries (as root); then many_ues.sh
+#      once more with a ThreadSanitizer portholed running two event loops
 #   4. the privileged netlink/nftables self-test in a throw-away namespace
 #   5. fuzz smoke: each libFuzzer target for FUZZ_SECONDS (default 15)
 #   6. Debian packages: build both (scripts/package.sh, lintian errors fail), install them, start
@@ -55,7 +57,7 @@ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=cl
   -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
 cmake --build build-tsan -j "$JOBS" --target unit_tests
 set +e
-TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/unit_tests -tc="handshake pool*"
+TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/unit_tests -tc="handshake pool*,worker inbox*"
 record unit-tsan $?
 set -e
 
@@ -63,6 +65,17 @@ stage "integration tests (network namespaces; real porthole and portholed)"
 set +e
 (cd build && ctest -L integration --output-on-failure)
 record integration $?
+set -e
+
+stage "portholed under ThreadSanitizer: 200 UEs over 2 event loops (many_ues.sh)"
+cmake --build build-tsan -j "$JOBS" --target portholed
+set +e
+# halt_on_error: a race report stops portholed, and the test fails on its exit.
+TSAN_OPTIONS=halt_on_error=1 PORTHOLED_WORKERS=2 PORTHOLED_BIN=$ROOT/build-tsan/src/cli/portholed \
+  PORTHOLE_BIN=$ROOT/build/src/cli/porthole PORTHOLECTL_BIN=$ROOT/build/src/cli/portholectl \
+  UESIM_BIN=$ROOT/build/src/sim/porthole-uesim SCRIPTS_DIR=$ROOT/scripts T_TIMEOUT=300 \
+  bash tests/integration/many_ues.sh
+record integration-tsan $?
 set -e
 
 if [ "$FUZZ_SECONDS" != 0 ] && [ -x scripts/fuzz.sh ]; then

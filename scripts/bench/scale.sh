@@ -4,7 +4,7 @@
 # to --out.
 #
 #   sudo scripts/bench/scale.sh [--sessions 1000] [--rate 1000] [--handshake-threads N]
-#                               [--probe-interval MS] [--out FILE.md] [--no-build]
+#                               [--workers N] [--probe-interval MS] [--out FILE.md] [--no-build]
 #
 # Measures: TLS handshakes/s while connecting (uesim's handshake_per_s); portholed's own CPU per
 # full handshake (connect phase) and per resumed one (resume phase: every simulated UE closes and
@@ -31,6 +31,7 @@ OUT=""
 BUILD=1
 IPERF_SECS=5
 HS_THREADS=""  # portholed's default
+WORKERS=""     # portholed's default (one event loop per CPU)
 PROBE_INTERVAL_MS=""  # default: N/10 ms, at least 100 (below)
 while (($#)); do
   case $1 in
@@ -38,6 +39,7 @@ while (($#)); do
     --rate) RATE=${2:?--rate needs a number}; shift 2 ;;
     --out) OUT=${2:?--out needs a file}; shift 2 ;;
     --handshake-threads) HS_THREADS=${2:?--handshake-threads needs a number}; shift 2 ;;
+    --workers) WORKERS=${2:?--workers needs a number}; shift 2 ;;
     --probe-interval) PROBE_INTERVAL_MS=${2:?--probe-interval needs milliseconds}; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
@@ -47,6 +49,7 @@ done
 if ! [[ $N =~ ^[0-9]+$ ]] || ((N < 1 || N > 60000)); then b_die "--sessions must be 1..60000"; fi
 if ! [[ $RATE =~ ^[0-9]+$ ]] || ((RATE < 1)); then b_die "--rate must be a positive number"; fi
 if [[ -n $HS_THREADS ]] && ! [[ $HS_THREADS =~ ^[0-9]+$ && $HS_THREADS -le 64 ]]; then b_die "--handshake-threads must be 0..64"; fi
+if [[ -n $WORKERS ]] && ! [[ $WORKERS =~ ^[0-9]+$ && $WORKERS -le 64 ]]; then b_die "--workers must be 0..64"; fi
 if [[ -n $PROBE_INTERVAL_MS ]] && ! [[ $PROBE_INTERVAL_MS =~ ^[0-9]+$ && $PROBE_INTERVAL_MS -ge 1 && $PROBE_INTERVAL_MS -le 10000 ]]; then
   b_die "--probe-interval must be 1..10000 (milliseconds)"
 fi
@@ -113,7 +116,8 @@ iperf_real_ue() { # -> Gbit/s of one 5 s flow ue -> opnet through the real UE's 
 b_start "$NS_CONC" "$BENCH_WORK/portholed.log" "$PORTHOLED_BIN" --listen "$CONC_ADDR:443" \
   --cert "$PKI/server.pem" --key "$PKI/server.key" --client-ca "$PKI/ca.pem" \
   --pool 100.64.0.0/16 --max-sessions $((N + 64)) --nat-egress conc-op --tun-name phscale0 --log-level warn \
-  --control-socket "$BENCH_WORK/portholed.sock" ${HS_THREADS:+--handshake-threads "$HS_THREADS"}
+  --control-socket "$BENCH_WORK/portholed.sock" ${HS_THREADS:+--handshake-threads "$HS_THREADS"} \
+  ${WORKERS:+--workers "$WORKERS"}
 SERVER_PID=$B_PID
 sleep 0.3
 if ! kill -0 "$SERVER_PID" 2>/dev/null || ! wait_listen_on "$NS_CONC" t "$CONC_ADDR" 443 15; then
@@ -228,7 +232,7 @@ report() {
   echo "# porthole scale benchmark"
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); kernel $(uname -r); CPU $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1); nproc $(nproc)"
-  echo "- porthole $("$PORTHOLE_BIN" --version 2>/dev/null | head -n 1) (Release, $BUILD_DIR); $(openssl version); portholed handshake threads: ${HS_THREADS:-default}"
+  echo "- porthole $("$PORTHOLE_BIN" --version 2>/dev/null | head -n 1) (Release, $BUILD_DIR); $(openssl version); portholed handshake threads: ${HS_THREADS:-default}, event loops: ${WORKERS:-default}"
   echo "- $N simulated UEs (porthole-uesim, minted ECDSA client certs, TLS 1.3) at $RATE connections/s from ue, then each closed and reconnected at the same rate offering its session ticket (--resume); pool 100.64.0.0/16; one real UE (porthole client) connected throughout"
   echo "- uesim: ${SUMMARY#uesim: }"
   echo "- uesim verdict: ${VERDICT#uesim: } (exit $UESIM_RC)"

@@ -18,6 +18,7 @@ struct RawOptions {
     unsigned handshake_timeout = 10;
     unsigned ticket_lifetime = 3600;
     bool no_offload = false;
+    size_t workers = 0;  // 0: default_workers()
 };
 
 void add_options(CLI::App& app, concentrator::ConcentratorOptions& o, RawOptions& raw) {
@@ -81,6 +82,11 @@ void add_options(CLI::App& app, concentrator::ConcentratorOptions& o, RawOptions
                    "one with 4 or more CPUs, else 0)")
         ->capture_default_str()
         ->check(CLI::Range(0, 64));
+    app.add_option("--workers", raw.workers,
+                   "Event loops, each in its own thread with its own UEs (0: one per CPU, at most "
+                   "16; with --handshake-threads: 1)")
+        ->capture_default_str()
+        ->check(CLI::Range(size_t(0), concentrator::kMaxWorkers));
     app.add_flag("--allow-ue-to-ue", o.allow_ue_to_ue,
                  "Let UEs reach each other's inner addresses (isolated by default)");
     app.add_option("--decoy-dir", o.decoy_dir,
@@ -193,6 +199,18 @@ Result<ConcentratorCommandLine> parse_concentrator_command_line(
     if (auto* c = app.get_config_ptr(); c != nullptr && c->count() > 0)
         out.config_file = c->as<std::string>();
     if (auto r = convert(raw, out); !r) return r.error();
+    // Event loops and handshake threads are two ways to use more cores: more loops by default;
+    // handshake threads only with one loop (asked for, or where they are the default).
+    const unsigned cpus = std::thread::hardware_concurrency();
+    const bool threads_given = app.get_option("--handshake-threads")->count() > 0;
+    auto& o = out.options;
+    if (raw.workers != 0)
+        o.workers = raw.workers;
+    else if (threads_given && o.handshake_threads > 0)
+        o.workers = 1;
+    else
+        o.workers = concentrator::default_workers(cpus);
+    if (!threads_given && o.workers > 1) o.handshake_threads = 0;
     return out;
 }
 

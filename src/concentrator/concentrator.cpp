@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <limits>
 #include <sstream>
@@ -38,6 +39,8 @@ constexpr size_t kBusyBatch = 8;
 constexpr size_t kHandshakeStepsPerTurn = 4;
 constexpr size_t kAcceptBatch = 64;  // connections accepted per wake-up
 constexpr size_t kTunBufSize = 65536;
+// Packets and tasks in flight to one event loop from the others: 32 super-packets.
+constexpr size_t kInboxBytes = 2 * 1024 * 1024;
 
 void warn_if_forwarding_off(const ConcentratorOptions& opt) {
     auto check = [](const char* path, const char* name) {
@@ -58,6 +61,12 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
     if (!opt.pool4 && !opt.pool6) return make_error("no address pool configured (--pool/--pool6)");
     if (opt.max_envelope < size_t(opt.mtu) + packet::kHeaderSize)
         return make_error("max-envelope {} is smaller than mtu {} + 3", opt.max_envelope, opt.mtu);
+    if (opt.workers == 0 || opt.workers > kMaxWorkers)
+        return make_error("workers {}: must be 1 to {}", opt.workers, kMaxWorkers);
+    if (opt.workers > 1 && opt.handshake_threads > 0)
+        return make_error(
+            "handshake-threads needs workers 1 (with more event loops, each runs its own "
+            "handshakes)");
 
     auto tls = tls::TlsContext::server({opt.cert_file, opt.key_file, opt.client_ca_file,
                                         opt.tls_min, opt.crl_file, opt.ticket_lifetime});
@@ -66,33 +75,36 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
     if (!loop) return loop.error();
     auto signals = net::SignalFd::create();
     if (!signals) return signals.error();
-    auto tun = tun::TunDevice::create(
-        opt.tun_name, opt.offload ? tun::TunDevice::Offload::on : tun::TunDevice::Offload::off);
+    const auto offload = opt.offload ? tun::TunDevice::Offload::on : tun::TunDevice::Offload::off;
+    auto tun = opt.workers > 1 ? tun::TunDevice::create_multi_queue(opt.tun_name, offload)
+                               : tun::TunDevice::create(opt.tun_name, offload);
     if (!tun) return tun.error();
 
+    auto shared = std::make_shared<Shared>();
     std::unique_ptr<Concentrator> c(new Concentrator(opt, std::move(*loop), std::move(*signals),
-                                                     std::move(*tun), std::move(*tls)));
+                                                     std::move(*tun), std::move(*tls), shared, 0));
     if (opt.pool4) {
         auto p = session::AddressPool::create(*opt.pool4);
         if (!p) return p.error().context("pool");
-        c->pool4_.emplace(std::move(*p));
+        shared->pool4.emplace(std::move(*p));
     }
     if (opt.pool6) {
         auto p = session::AddressPool::create(*opt.pool6);
         if (!p) return p.error().context("pool6");
-        c->pool6_.emplace(std::move(*p));
+        shared->pool6.emplace(std::move(*p));
     }
 
     for (const auto& [identity, addr] : opt.static_addresses) {
-        auto* pool = addr.is_v4() ? (c->pool4_ ? &*c->pool4_ : nullptr)
-                                  : (c->pool6_ ? &*c->pool6_ : nullptr);
+        auto* pool = addr.is_v4() ? (shared->pool4 ? &*shared->pool4 : nullptr)
+                                  : (shared->pool6 ? &*shared->pool6 : nullptr);
         if (!pool || !pool->reserve(identity, addr))
             return make_error(
                 "static address {} for '{}': not in a pool, the pool's gateway, or "
                 "already given to another identity",
                 addr, identity);
     }
-    for (auto* pool : {c->pool4_ ? &*c->pool4_ : nullptr, c->pool6_ ? &*c->pool6_ : nullptr})
+    for (auto* pool :
+         {shared->pool4 ? &*shared->pool4 : nullptr, shared->pool6 ? &*shared->pool6 : nullptr})
         if (pool) c->policy_.add_pool(pool->prefix(), pool->gateway());
     c->policy_.set_allow_ue_to_ue(opt.allow_ue_to_ue);
     if (auto r = c->load_leases(); !r) return r.error();
@@ -109,7 +121,8 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
     if (!nl) return nl.error();
     c->netlink_.emplace(std::move(*nl));
     int ifindex = c->tun_.ifindex();
-    for (auto* pool : {c->pool4_ ? &*c->pool4_ : nullptr, c->pool6_ ? &*c->pool6_ : nullptr}) {
+    for (auto* pool :
+         {shared->pool4 ? &*shared->pool4 : nullptr, shared->pool6 ? &*shared->pool6 : nullptr}) {
         if (!pool) continue;
         auto h = c->netlink_->add_address(ifindex, pool->with_pool_length(pool->gateway()));
         if (!h) return h.error();
@@ -128,8 +141,8 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
         log::warn("removing stale nftables table: {}", r.error().message);
     if (!opt.nat_egress.empty()) {
         net::NatSpec spec{opt.nat_egress, {}};
-        if (opt.pool4) spec.sources.push_back(c->pool4_->prefix());
-        if (opt.pool6) spec.sources.push_back(c->pool6_->prefix());
+        if (opt.pool4) spec.sources.push_back(shared->pool4->prefix());
+        if (opt.pool6) spec.sources.push_back(shared->pool6->prefix());
         auto nat = net::NatTable::install(spec);
         if (!nat) return nat.error();
         c->nat_.emplace(std::move(*nat));
@@ -148,7 +161,7 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
         c->listeners_.push_back(std::move(l));
     }
     if (auto r = c->loop_.add(c->tun_.fd(), EPOLLIN, &c->tun_h_); !r) return r.error();
-    if (auto r = c->loop_.add(c->signals_.fd(), EPOLLIN, &c->signals_h_); !r) return r.error();
+    if (auto r = c->loop_.add(c->signals_->fd(), EPOLLIN, &c->signals_h_); !r) return r.error();
     Concentrator* self = c.get();
     if (!opt.control_socket.empty()) {
         control::ControlServerOptions co;
@@ -179,83 +192,237 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
             !r)
             return r.error();
     }
+
+    // The other event loops; their threads start in run().
+    c->peers_.push_back(c.get());
+    for (size_t i = 1; i < opt.workers; ++i) {
+        auto w = create_worker(*c, i);
+        if (!w) return w.error().context(fmt::format("event loop {}", i));
+        c->peers_.push_back(w->get());
+        c->workers_.push_back(std::move(*w));
+    }
+    if (c->peers_.size() > 1) {
+        for (auto* l : c->peers_) {
+            l->peers_ = c->peers_;
+            auto inbox = WorkerInbox::create(kInboxBytes);
+            if (!inbox) return inbox.error();
+            l->inbox_ = std::move(*inbox);
+            l->inbox_h_.self = l;
+            if (auto r = l->loop_.add(l->inbox_->fd(), EPOLLIN, &l->inbox_h_); !r) return r.error();
+        }
+    }
     return c;
 }
 
+Result<std::unique_ptr<Concentrator>> Concentrator::create_worker(Concentrator& p, size_t index) {
+    auto loop = net::EventLoop::create();
+    if (!loop) return loop.error();
+    auto tun = p.tun_.add_queue();
+    if (!tun) return tun.error();
+    std::unique_ptr<Concentrator> w(new Concentrator(
+        p.opt_, std::move(*loop), std::nullopt, std::move(*tun), p.tls_.share(), p.shared_, index));
+    w->policy_ = p.policy_;
+    w->decoy_ = p.decoy_;
+    if (auto r = w->loop_.add(w->tun_.fd(), EPOLLIN, &w->tun_h_); !r) return r.error();
+    return w;
+}
+
 Concentrator::Concentrator(const ConcentratorOptions& opt, net::EventLoop loop,
-                           net::SignalFd signals, tun::TunDevice tun, tls::TlsContext tls)
+                           std::optional<net::SignalFd> signals, tun::TunDevice tun,
+                           tls::TlsContext tls, std::shared_ptr<Shared> shared, size_t index)
     : opt_(opt),
       loop_(std::move(loop)),
       signals_(std::move(signals)),
       tun_(std::move(tun)),
       tls_(std::move(tls)),
+      shared_(std::move(shared)),
+      index_(index),
       rx_buf_(new std::byte[kRxBufferSize]),
       tun_buf_(new std::byte[kTunBufSize]),
-      segment_buf_(new std::byte[kTunBufSize]) {
+      segment_buf_(new std::byte[kTunBufSize]),
+      next_id_(index + 1) {
     tun_h_.self = this;
     signals_h_.self = this;
 }
 
-Concentrator::~Concentrator() = default;
+Concentrator::~Concentrator() {
+    if (threads_.empty()) return;  // never started, or joined by run()
+    // run() failed: stop the other loops before their objects go.
+    for (auto& w : workers_) {
+        w->stop_requested_ = true;
+        post_to(w->index_, [](Concentrator&) {});  // a wake-up
+    }
+    for (auto& t : threads_)
+        if (t.joinable()) t.join();
+}
+
+Result<void> Concentrator::start_workers() {
+    for (auto& w : workers_) {
+        try {
+            threads_.emplace_back([w = w.get()] { w->run_worker(); });
+        } catch (const std::system_error& e) {
+            return make_error("cannot start event loop {}: {}", w->index_, e.what());
+        }
+    }
+    return ok();
+}
+
+void Concentrator::run_worker() {
+    auto next_tick = Clock::now();
+    while (!stop_requested_.load()) {
+        if (auto r = turn(next_tick); !r) {
+            // The service stops as a whole (systemd restarts it) rather than lose a core's UEs.
+            log::error("event loop {}: {}; stopping", index_, r.error().message);
+            ::kill(::getpid(), SIGTERM);
+            break;
+        }
+    }
+    close_all_and_linger();
+}
+
+void Concentrator::post_to(size_t index, std::function<void(Concentrator&)> task) {
+    if (index == index_) return task(*this);
+    Concentrator* target = peers_[index];
+    target->inbox_->post([target, task = std::move(task)] { task(*target); });
+}
+
+void Concentrator::on_every_loop(const std::function<void(Concentrator&)>& f) {
+    f(*this);
+    for (auto& w : workers_) {
+        std::promise<void> done;
+        auto fut = done.get_future();
+        post_to(w->index_, [&f, &done](Concentrator& self) {
+            f(self);
+            done.set_value();
+        });
+        fut.wait();
+    }
+}
+
+void Concentrator::on_inbox() {
+    std::span<std::byte> scratch(segment_buf_.get(), kTunBufSize);
+    inbox_->drain(
+        [this, scratch](std::span<std::byte> pkt, const packet::OffloadHeader& meta) {
+            auto ip = packet::IpPacket::parse(pkt);
+            auto id = ip ? table_.find(ip->destination()) : std::nullopt;
+            UeConnection* conn = id ? find(*id) : nullptr;
+            if (!conn || !conn->live()) return drops_.add(session::DropReason::no_session);
+            if (!conn->queue_packet(pkt, meta, scratch))
+                return drops_.add(session::DropReason::tx_queue_full);
+            mark_dirty(*conn);
+        },
+        tasks_);
+    flush_dirty();
+    for (auto& t : tasks_)
+        t();
+    tasks_.clear();
+}
+
+void Concentrator::hand_off(const IpAddress& dst, std::span<const std::byte> pkt,
+                            const packet::OffloadHeader& meta) {
+    std::optional<session::SessionId> id;
+    if (loops() > 1) {
+        std::lock_guard lock(shared_->mu);
+        id = shared_->owners.find(dst);
+    }
+    if (!id || owner_of(*id) == index_) return drops_.add(session::DropReason::no_session);
+    if (!peers_[owner_of(*id)]->inbox_->push_packet(pkt, meta))
+        return drops_.add(session::DropReason::tx_queue_full);
+    ++handed_off_;
+}
 
 int Concentrator::run() {
     std::string pools;
-    if (pool4_) pools += fmt::format(" pool {}", pool4_->prefix());
-    if (pool6_) pools += fmt::format(" pool6 {}", pool6_->prefix());
+    if (shared_->pool4) pools += fmt::format(" pool {}", shared_->pool4->prefix());
+    if (shared_->pool6) pools += fmt::format(" pool6 {}", shared_->pool6->prefix());
     std::string where;
     for (const auto& l : listeners_)
         where += (where.empty() ? "" : " ") + l->local.to_string();
-    log::info("listening on {} (tun {}{}, {}, mtu {})", where, tun_.name(), pools,
+    if (auto r = start_workers(); !r) {
+        log::error("{}", r.error().message);
+        return 1;
+    }
+    log::info("listening on {} (tun {}{}, {}, mtu {}, {} event loop{})", where, tun_.name(), pools,
               opt_.nat_egress.empty() ? std::string("routed")
                                       : fmt::format("NAT via {}", opt_.nat_egress),
-              opt_.mtu);
+              opt_.mtu, loops(), loops() == 1 ? "" : "s");
     os::systemd::notify_ready();  // listeners accept, the TUN device is up
     watchdog_ = os::systemd::watchdog_interval();
     auto next_tick = Clock::now();
     while (!stopping_) {
-        auto now = Clock::now();
-        if (now >= next_tick) {
-            tick(now);
-            next_tick = now + std::chrono::milliseconds(500);
-        }
-        // Parked handshakes first, in arrival order, with this turn's budget; the rest of it
-        // goes to handshakes that make progress in this turn's events.
-        handshake_steps_left_ =
-            handshake_pool_ ? std::numeric_limits<size_t>::max() : kHandshakeStepsPerTurn;
-        while (handshake_steps_left_ > 0 && !parked_handshakes_.empty()) {
-            auto id = parked_handshakes_.front();
-            parked_handshakes_.pop_front();
-            if (auto* c = find(id)) {
-                --handshake_steps_left_;
-                c->resume_handshake();
-            }
-        }
-        auto wait = deferred_.empty() && parked_handshakes_.empty()
-                        ? std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now)
-                        : std::chrono::milliseconds(0);
-        tun_read_ = false;
-        if (auto r = loop_.run_once(std::max(wait, std::chrono::milliseconds(0))); !r) {
+        if (auto r = turn(next_tick); !r) {
             log::error("event loop: {}", r.error().message);
-            return 1;
+            return 1;  // the destructor stops the other loops
         }
-        // The TUN device's ring (txqueuelen packets) holds every UE's downstream traffic until
-        // it is read, and epoll reports the device again only after all the other ready sockets:
-        // with thousands of busy UEs that is dozens of batches later, and the ring overflows for
-        // everyone. So after a busy batch that did not read it, it is read anyway.
-        if (!tun_read_ && loop_.last_batch() >= kBusyBatch) read_tun();
-        auto again = std::move(deferred_);
-        deferred_.clear();
-        for (auto id : again)
-            if (auto* c = find(id)) c->resume();
-        flush_dirty();  // sessions that received hairpinned UE-to-UE packets
-        reap();
     }
     for (auto& l : listeners_)
         loop_.remove(l->fd.get());  // no new UEs while old ones leave
     listeners_.clear();
     stop_handshake_pool();
     os::systemd::notify_stopping();
-    log::info("shutting down: closing {} session(s)", conns_.size());
+    // From here nothing waits for the other loops (they are stopping): no more control requests,
+    // metrics scrapes or signals.
+    control_.reset();
+    metrics_.reset();
+    loop_.remove(signals_->fd());
+    for (auto& w : workers_) {
+        w->stop_requested_ = true;
+        post_to(w->index_, [](Concentrator&) {});  // a wake-up
+    }
+    log::info("shutting down: closing {} session(s)", shared_->connections.load());
+    close_all_and_linger();
+    for (auto& t : threads_)
+        t.join();
+    threads_.clear();
+    save_leases();
+    session::DropCounters drops = drops_;
+    for (auto& w : workers_)
+        for (size_t r = 0; r < size_t(session::DropReason::count_); ++r)
+            drops.add(session::DropReason(r), w->drops_[session::DropReason(r)]);
+    log::info("stopped (drops: no_session {}, tun_write_failed {}, tx_queue_full {})",
+              drops[session::DropReason::no_session], drops[session::DropReason::tun_write_failed],
+              drops[session::DropReason::tx_queue_full]);
+    return 0;
+}
+
+Result<void> Concentrator::turn(session::TimePoint& next_tick) {
+    auto now = Clock::now();
+    if (now >= next_tick) {
+        tick(now);
+        next_tick = now + std::chrono::milliseconds(500);
+    }
+    // Parked handshakes first, in arrival order, with this turn's budget; the rest of it
+    // goes to handshakes that make progress in this turn's events.
+    handshake_steps_left_ =
+        handshake_pool_ ? std::numeric_limits<size_t>::max() : kHandshakeStepsPerTurn;
+    while (handshake_steps_left_ > 0 && !parked_handshakes_.empty()) {
+        auto id = parked_handshakes_.front();
+        parked_handshakes_.pop_front();
+        if (auto* c = find(id)) {
+            --handshake_steps_left_;
+            c->resume_handshake();
+        }
+    }
+    auto wait = deferred_.empty() && parked_handshakes_.empty()
+                    ? std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now)
+                    : std::chrono::milliseconds(0);
+    tun_read_ = false;
+    if (auto r = loop_.run_once(std::max(wait, std::chrono::milliseconds(0))); !r) return r.error();
+    // The TUN device's ring (txqueuelen packets) holds every UE's downstream traffic until
+    // it is read, and epoll reports the device again only after all the other ready sockets:
+    // with thousands of busy UEs that is dozens of batches later, and the ring overflows for
+    // everyone. So after a busy batch that did not read it, it is read anyway.
+    if (!tun_read_ && loop_.last_batch() >= kBusyBatch) read_tun();
+    auto again = std::move(deferred_);
+    deferred_.clear();
+    for (auto id : again)
+        if (auto* c = find(id)) c->resume();
+    flush_dirty();  // sessions that received hairpinned UE-to-UE packets
+    reap();
+    return ok();
+}
+
+void Concentrator::close_all_and_linger() {
     for (auto& [id, c] : conns_)
         c->close(CloseReason::shutdown, "concentrator shutting down");
     // Give the CLOSE envelopes up to the linger time to reach the UEs.
@@ -265,12 +432,6 @@ int Concentrator::run() {
         tick(Clock::now());
         reap();
     }
-    save_leases();
-    log::info("stopped (drops: no_session {}, tun_write_failed {}, tx_queue_full {})",
-              drops_[session::DropReason::no_session],
-              drops_[session::DropReason::tun_write_failed],
-              drops_[session::DropReason::tx_queue_full]);
-    return 0;
 }
 
 void Concentrator::accept_all(Listener& listener) {
@@ -282,32 +443,48 @@ void Concentrator::accept_all(Listener& listener) {
             return;
         }
         if (!fd->valid()) return;
-        if (conns_.size() >= opt_.max_sessions) {
+        if (shared_->connections.load() >= opt_.max_sessions) {
             log::warn("refusing {}: at the session limit ({})", peer, opt_.max_sessions);
             handshakes_.add(control::HandshakeResult::server_full);
             continue;  // fd closes here
         }
-        net::set_nodelay(fd->get());
-        auto tls = tls::TlsConnection::make(tls_, fd->get());
-        if (!tls) {
-            log::warn("refusing {}: {}", peer, tls.error().message);
+        ++shared_->connections;  // here, so that a burst handed to other loops cannot overshoot
+        // The loops take new connections in turn; the handshake and the session run there.
+        const size_t to = next_loop_;
+        next_loop_ = (next_loop_ + 1) % loops();
+        if (to == index_) {
+            take_connection(std::move(*fd), peer);
             continue;
         }
-        auto id = next_id_++;
-        int raw = fd->get();
-        auto now = Clock::now();
-        auto conn =
-            std::make_unique<UeConnection>(*this, id, std::move(*fd), peer, std::move(*tls), now);
-        if (handshake_pool_) {
-            // The socket joins this loop when the handshake comes back (take_handshakes).
-            handshake_pool_->lend(id, raw, conn->lend_handshake(), now + opt_.handshake_timeout);
-        } else if (auto r = loop_.add(raw, EPOLLIN, conn.get()); !r) {
-            log::warn("refusing {}: {}", peer, r.error().message);
-            continue;
-        }
-        log::debug({{"sid", id}}, "session {}: accepted {}", id, peer);
-        conns_.emplace(id, std::move(conn));
+        auto owned = std::make_shared<Fd>(std::move(*fd));  // closed if the task never runs
+        post_to(to, [owned, peer](Concentrator& l) { l.take_connection(std::move(*owned), peer); });
     }
+}
+
+void Concentrator::take_connection(Fd fd, const Endpoint& peer) {
+    net::set_nodelay(fd.get());
+    auto tls = tls::TlsConnection::make(tls_, fd.get());
+    if (!tls) {
+        --shared_->connections;
+        log::warn("refusing {}: {}", peer, tls.error().message);
+        return;
+    }
+    auto id = next_id_;
+    next_id_ += loops();
+    int raw = fd.get();
+    auto now = Clock::now();
+    auto conn =
+        std::make_unique<UeConnection>(*this, id, std::move(fd), peer, std::move(*tls), now);
+    if (handshake_pool_) {
+        // The socket joins this loop when the handshake comes back (take_handshakes).
+        handshake_pool_->lend(id, raw, conn->lend_handshake(), now + opt_.handshake_timeout);
+    } else if (auto r = loop_.add(raw, EPOLLIN, conn.get()); !r) {
+        --shared_->connections;
+        log::warn("refusing {}: {}", peer, r.error().message);
+        return;
+    }
+    log::debug({{"sid", id}}, "session {}: accepted {} (event loop {})", id, peer, index_);
+    conns_.emplace(id, std::move(conn));
 }
 
 void Concentrator::take_handshakes() {
@@ -362,7 +539,11 @@ void Concentrator::read_tun() {
         auto id = table_.find(ip->destination());
         UeConnection* conn = id ? find(*id) : nullptr;
         if (!conn || !conn->live()) {
-            drops_.add(session::DropReason::no_session);
+            if (id) {
+                drops_.add(session::DropReason::no_session);
+                continue;
+            }
+            hand_off(ip->destination(), pkt, meta);  // another loop's, or nobody's
             continue;
         }
         if (conn == last && !room.empty()) {
@@ -404,6 +585,9 @@ void Concentrator::deliver_to_tun(const session::TunPacket& pkt) {
         // Hairpin inside the concentrator: through the kernel the packet would come straight
         // back out of the same TUN device (and draw ICMP redirects).
         auto ip = packet::IpPacket::parse(pkt.bytes);
+        if (ip && loops() > 1 && policy_.ue_address(ip->destination()) &&
+            !table_.find(ip->destination()))
+            return hand_off(ip->destination(), pkt.bytes, pkt.offload);
         if (auto id = ip ? table_.find(ip->destination()) : std::nullopt) {
             auto* other = find(*id);
             // The receive buffer is ours to modify (a checksum completed in place, at most).
@@ -420,45 +604,76 @@ void Concentrator::deliver_to_tun(const session::TunPacket& pkt) {
         drops_.add(session::DropReason::tun_write_failed);
 }
 
-void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigRequest& req) {
+void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigRequest& req,
+                                     bool retried) {
     const std::string& identity = conn.identity();
     // One live session per identity: a new connection replaces the old one cleanly.
-    if (auto it = by_identity_.find(identity);
-        it != by_identity_.end() && it->second != conn.id()) {
-        if (auto* old = find(it->second); old && old->live()) {
+    std::optional<session::SessionId> old;
+    {
+        std::lock_guard lock(shared_->mu);
+        if (auto it = shared_->by_identity.find(identity);
+            it != shared_->by_identity.end() && it->second != conn.id())
+            old = it->second;
+    }
+    if (old && owner_of(*old) == index_) {
+        if (auto* o = find(*old); o && o->live()) {
             ++replaced_;
-            old->close(CloseReason::replaced, "a newer connection for this identity took over");
+            o->close(CloseReason::replaced, "a newer connection for this identity took over");
         }
+    } else if (old && !retried) {
+        // The old session holds the identity's address on its own loop until it has closed
+        // there; this one is configured once it has (or, failing that, when its turn comes back).
+        post_to(owner_of(*old), [old = *old, id = conn.id(), back = index_,
+                                 req](Concentrator& there) {
+            if (auto* o = there.find(old); o && o->live()) {
+                ++there.replaced_;
+                o->close(CloseReason::replaced, "a newer connection for this identity took over");
+            }
+            there.post_to(back, [id, req](Concentrator& here) {
+                if (auto* c = here.find(id); c && c->awaiting_config())
+                    here.on_config_request(*c, req, true);
+            });
+        });
+        return;
     }
     packet::ConfigAssign a;
-    if (pool4_) {
-        auto addr = pool4_->allocate(identity);
-        if (!addr) {
-            conn.count_handshake(control::HandshakeResult::pool_exhausted);
-            return conn.refuse(CloseReason::pool_exhausted, "no free IPv4 address");
+    bool resumed = false;
+    {
+        std::lock_guard lock(shared_->mu);
+        auto& pool4 = shared_->pool4;
+        auto& pool6 = shared_->pool6;
+        if (pool4) {
+            auto addr = pool4->allocate(identity);
+            if (!addr) {
+                conn.count_handshake(control::HandshakeResult::pool_exhausted);
+                return conn.refuse(CloseReason::pool_exhausted, "no free IPv4 address");
+            }
+            a.ipv4 = pool4->with_pool_length(*addr);
         }
-        a.ipv4 = pool4_->with_pool_length(*addr);
-    }
-    if (pool6_) {
-        auto addr = pool6_->allocate(identity);
-        if (!addr) {
-            if (a.ipv4) pool4_->release(a.ipv4->addr);
-            conn.count_handshake(control::HandshakeResult::pool_exhausted);
-            return conn.refuse(CloseReason::pool_exhausted, "no free IPv6 address");
+        if (pool6) {
+            auto addr = pool6->allocate(identity);
+            if (!addr) {
+                if (a.ipv4) pool4->release(a.ipv4->addr);
+                conn.count_handshake(control::HandshakeResult::pool_exhausted);
+                return conn.refuse(CloseReason::pool_exhausted, "no free IPv6 address");
+            }
+            a.ipv6 = pool6->with_pool_length(*addr);
         }
-        a.ipv6 = pool6_->with_pool_length(*addr);
+        // The session token names this identity's lease; a UE that presents it is resuming.
+        auto& token = shared_->tokens[identity];
+        resumed = !req.session_token.empty() && req.session_token == token;
+        if (token.empty()) {
+            token.resize(16);
+            RAND_bytes(reinterpret_cast<unsigned char*>(token.data()), int(token.size()));
+        }
+        a.session_token = token;
+        shared_->leases_dirty = true;
+        if (a.ipv4) shared_->owners.insert(a.ipv4->addr, conn.id());
+        if (a.ipv6) shared_->owners.insert(a.ipv6->addr, conn.id());
+        shared_->by_identity[identity] = conn.id();
     }
-    // The session token names this identity's lease; a UE that presents it is resuming.
-    auto& token = tokens_[identity];
-    bool resumed = !req.session_token.empty() && req.session_token == token;
     if (resumed) ++resumed_;
     conn.count_handshake(control::HandshakeResult::ok);
-    if (token.empty()) {
-        token.resize(16);
-        RAND_bytes(reinterpret_cast<unsigned char*>(token.data()), int(token.size()));
-    }
-    a.session_token = token;
-    leases_dirty_ = true;
     a.routes = opt_.push_routes;
     a.dns = opt_.dns;
     a.dns_search = opt_.dns_search;
@@ -470,7 +685,6 @@ void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigReq
         a.capabilities |= packet::cap_offload;
     if (a.ipv4) table_.insert(a.ipv4->addr, conn.id());
     if (a.ipv6) table_.insert(a.ipv6->addr, conn.id());
-    by_identity_[identity] = conn.id();
     log::info({{"sid", conn.id()}, {"identity", identity}}, "session {} [{}]: {}{}{}", conn.id(),
               identity, resumed ? "resumed" : "assigned", a.ipv4 ? fmt::format(" {}", *a.ipv4) : "",
               a.ipv6 ? fmt::format(" {}", *a.ipv6) : "");
@@ -480,19 +694,25 @@ void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigReq
 void Concentrator::on_session_end(UeConnection& conn) {
     // Called from inside the connection: only unhook it here; it is destroyed in reap().
     const auto& a = conn.core().assignment();
-    if (conn.core().state() != session::ServerSession::State::awaiting_config) {
+    const bool assigned = conn.core().state() != session::ServerSession::State::awaiting_config;
+    if (assigned) {
+        if (a.ipv4) table_.erase(a.ipv4->addr, conn.id());
+        if (a.ipv6) table_.erase(a.ipv6->addr, conn.id());
+    }
+    std::lock_guard lock(shared_->mu);
+    if (assigned) {
         if (a.ipv4) {
-            table_.erase(a.ipv4->addr, conn.id());
-            if (pool4_) pool4_->release(a.ipv4->addr);
+            shared_->owners.erase(a.ipv4->addr, conn.id());
+            if (shared_->pool4) shared_->pool4->release(a.ipv4->addr);
         }
         if (a.ipv6) {
-            table_.erase(a.ipv6->addr, conn.id());
-            if (pool6_) pool6_->release(a.ipv6->addr);
+            shared_->owners.erase(a.ipv6->addr, conn.id());
+            if (shared_->pool6) shared_->pool6->release(a.ipv6->addr);
         }
     }
-    if (auto it = by_identity_.find(conn.identity());
-        it != by_identity_.end() && it->second == conn.id())
-        by_identity_.erase(it);
+    if (auto it = shared_->by_identity.find(conn.identity());
+        it != shared_->by_identity.end() && it->second == conn.id())
+        shared_->by_identity.erase(it);
 }
 
 void Concentrator::reap() {
@@ -506,6 +726,7 @@ void Concentrator::reap() {
         for (size_t r = 0; r < size_t(session::DropReason::count_); ++r)
             ended_drops_.add(session::DropReason(r), d[session::DropReason(r)]);
         conns_.erase(it);
+        --shared_->connections;
         trim_due_ = true;
     }
     dead_.clear();
@@ -514,7 +735,14 @@ void Concentrator::reap() {
 void Concentrator::tick(session::TimePoint now) {
     for (auto& [id, c] : conns_)
         c->on_timer(now);
-    if (leases_dirty_) save_leases();
+    if (index_ != 0) {
+        if (trim_due_) {
+            ::malloc_trim(0);
+            trim_due_ = false;
+        }
+        return;  // the rest is the primary's
+    }
+    save_leases();  // when they changed
     // Hand the pages of freed connections back to the system (at most once per tick): without
     // it, glibc keeps them and RSS stays at the high-water mark of connection churn.
     if (trim_due_) {
@@ -526,8 +754,13 @@ void Concentrator::tick(session::TimePoint now) {
         os::systemd::notify_watchdog();
         watchdog_sent_ = now;
     }
-    if (!stopping_ && by_identity_.size() != status_sessions_) {
-        status_sessions_ = by_identity_.size();
+    size_t sessions = 0;
+    {
+        std::lock_guard lock(shared_->mu);
+        sessions = shared_->by_identity.size();
+    }
+    if (!stopping_ && sessions != status_sessions_) {
+        status_sessions_ = sessions;
         os::systemd::notify_status(fmt::format("{} session(s)", status_sessions_));
     }
 }
@@ -544,26 +777,34 @@ Result<void> Concentrator::load_leases() {
     auto leases = session::parse_leases(text.str());
     if (!leases) return leases.error().context(opt_.lease_file);
     size_t restored = 0;
+    std::lock_guard lock(shared_->mu);
+    auto& pool4 = shared_->pool4;
+    auto& pool6 = shared_->pool6;
     for (auto& l : *leases) {
-        auto* pool =
-            l.address.is_v4() ? (pool4_ ? &*pool4_ : nullptr) : (pool6_ ? &*pool6_ : nullptr);
+        auto* pool = l.address.is_v4() ? (pool4 ? &*pool4 : nullptr) : (pool6 ? &*pool6 : nullptr);
         if (pool && pool->remember(l.identity, l.address)) ++restored;
-        if (!l.token.empty()) tokens_[l.identity] = std::move(l.token);
+        if (!l.token.empty()) shared_->tokens[l.identity] = std::move(l.token);
     }
     log::info("restored {} lease(s) of {} from {}", restored, leases->size(), opt_.lease_file);
     return ok();
 }
 
 void Concentrator::save_leases() {
-    leases_dirty_ = false;
-    if (opt_.lease_file.empty()) return;
     std::vector<session::Lease> leases;
-    for (auto* pool : {pool4_ ? &*pool4_ : nullptr, pool6_ ? &*pool6_ : nullptr}) {
-        if (!pool) continue;
-        for (auto& [identity, addr] : pool->remembered()) {
-            auto t = tokens_.find(identity);
-            leases.push_back(
-                {identity, addr, t == tokens_.end() ? std::vector<std::byte>{} : t->second});
+    {
+        std::lock_guard lock(shared_->mu);
+        if (!shared_->leases_dirty && !stopping_) return;
+        shared_->leases_dirty = false;
+        if (opt_.lease_file.empty()) return;
+        auto& tokens = shared_->tokens;
+        for (auto* pool : {shared_->pool4 ? &*shared_->pool4 : nullptr,
+                           shared_->pool6 ? &*shared_->pool6 : nullptr}) {
+            if (!pool) continue;
+            for (auto& [identity, addr] : pool->remembered()) {
+                auto t = tokens.find(identity);
+                leases.push_back(
+                    {identity, addr, t == tokens.end() ? std::vector<std::byte>{} : t->second});
+            }
         }
     }
     // Atomic replace: a crash leaves either the old file or the new one, never half of one.
@@ -587,7 +828,7 @@ void Concentrator::save_leases() {
 }
 
 void Concentrator::on_signal() {
-    while (int sig = signals_.take()) {
+    while (int sig = signals_->take()) {
         if (sig == SIGUSR1) {
             log_status();
             continue;
@@ -603,8 +844,30 @@ void Concentrator::on_signal() {
 }
 
 void Concentrator::log_status() {
-    session::DropCounters total = drops_;
-    size_t established = 0;
+    session::DropCounters total;
+    size_t established = 0, connections = 0;
+    uint64_t handed_off = 0;
+    on_every_loop([&](Concentrator& l) {
+        l.log_local_status(total, established);
+        connections += l.conns_.size();
+        handed_off += l.handed_off_;
+    });
+    std::string drops;
+    for (size_t r = 0; r < size_t(session::DropReason::count_); ++r)
+        drops += fmt::format(" {}={}", session::kDropReasonNames[r], total[session::DropReason(r)]);
+    log::info("status: {} connection(s), {} session(s) established; drops:{}", connections,
+              established, drops);
+    if (loops() > 1)
+        log::info("status: {} event loops; {} packets handed from one loop to another", loops(),
+                  handed_off);
+    auto mem = read_process_memory();
+    log::info("status: memory: rss {} KiB, heap in use {} KiB, heap held {} KiB",
+              mem.rss_bytes / 1024, mem.heap_in_use / 1024, mem.heap_held / 1024);
+}
+
+void Concentrator::log_local_status(session::DropCounters& total, size_t& established) const {
+    for (size_t r = 0; r < size_t(session::DropReason::count_); ++r)
+        total.add(session::DropReason(r), drops_[session::DropReason(r)]);
     for (auto& [id, c] : conns_) {
         if (!c->established()) continue;
         ++established;
@@ -618,14 +881,6 @@ void Concentrator::log_status() {
                   a.ipv6 ? fmt::format(" {}", a.ipv6->addr) : "", c->peer(),
                   c->core().packets_received(), d[session::DropReason::spoofed_source]);
     }
-    std::string drops;
-    for (size_t r = 0; r < size_t(session::DropReason::count_); ++r)
-        drops += fmt::format(" {}={}", session::kDropReasonNames[r], total[session::DropReason(r)]);
-    log::info("status: {} connection(s), {} session(s) established; drops:{}", conns_.size(),
-              established, drops);
-    auto mem = read_process_memory();
-    log::info("status: memory: rss {} KiB, heap in use {} KiB, heap held {} KiB",
-              mem.rss_bytes / 1024, mem.heap_in_use / 1024, mem.heap_held / 1024);
 }
 
 UeConnection* Concentrator::find(session::SessionId id) {
@@ -637,15 +892,9 @@ UeConnection* Concentrator::find(session::SessionId id) {
 
 namespace porthole::concentrator {
 
-control::StatusReport Concentrator::status_report() const {
+control::StatusReport Concentrator::local_report() const {
     control::StatusReport r;
-    r.version = std::string(control::porthole_version());
-    r.start_unix =
-        std::chrono::duration_cast<std::chrono::seconds>(started_wall_.time_since_epoch()).count();
-    r.uptime_s =
-        uint64_t(std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_).count());
     r.connections = conns_.size();
-    r.max_sessions = opt_.max_sessions;
     r.handshakes = handshakes_;
     r.traffic = ended_traffic_;
     r.drops = drops_;
@@ -662,12 +911,32 @@ control::StatusReport Concentrator::status_report() const {
     r.replaced = replaced_;
     r.kicked = kicked_;
     r.queue_delay = queue_delay_;
+    r.handed_off = handed_off_;
     return r;
 }
 
-std::vector<control::SessionInfo> Concentrator::session_infos() const {
+control::StatusReport Concentrator::status_report() {
+    control::StatusReport r;
+    on_every_loop([&r](Concentrator& l) { control::add_report(r, l.local_report()); });
+    r.version = std::string(control::porthole_version());
+    r.start_unix =
+        std::chrono::duration_cast<std::chrono::seconds>(started_wall_.time_since_epoch()).count();
+    r.uptime_s =
+        uint64_t(std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_).count());
+    r.max_sessions = opt_.max_sessions;
+    r.event_loops = loops();
+    return r;
+}
+
+std::vector<control::SessionInfo> Concentrator::session_infos() {
     std::vector<control::SessionInfo> out;
-    out.reserve(conns_.size());
+    out.reserve(shared_->connections.load());
+    on_every_loop([&out](Concentrator& l) { l.local_session_infos(out); });
+    std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.id < y.id; });
+    return out;
+}
+
+void Concentrator::local_session_infos(std::vector<control::SessionInfo>& out) const {
     auto now = Clock::now();
     auto wall = std::chrono::system_clock::now();
     for (const auto& [id, c] : conns_) {
@@ -694,8 +963,6 @@ std::vector<control::SessionInfo> Concentrator::session_infos() const {
         s.queued_bytes = c->queued_bytes();
         out.push_back(std::move(s));
     }
-    std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.id < y.id; });
-    return out;
 }
 
 std::string Concentrator::handle_control(std::string_view request) {
@@ -713,18 +980,33 @@ std::string Concentrator::handle_control(std::string_view request) {
     if (cmd == "sessions" && words.size() == 1) return control::sessions_json(session_infos());
     if (cmd == "kick" && (words.size() == 2 || words.size() == 3)) {
         std::string identity(words[1]);
-        auto it = by_identity_.find(identity);
-        UeConnection* conn = it == by_identity_.end() ? nullptr : find(it->second);
-        if (!conn || !conn->live())
-            return control::error_json(fmt::format("no session for identity '{}'", identity));
+        std::optional<session::SessionId> id;
+        {
+            std::lock_guard lock(shared_->mu);
+            if (auto it = shared_->by_identity.find(identity); it != shared_->by_identity.end())
+                id = it->second;
+        }
         std::string reason =
             words.size() == 3 ? std::string(words[2]) : std::string("disconnected by the operator");
-        auto id = conn->id();
-        log::info({{"sid", id}, {"identity", identity}},
-                  "session {} [{}]: kicked by the operator ({})", id, identity, reason);
-        ++kicked_;
-        conn->close(CloseReason::admin, reason);
-        return control::ok_json(fmt::format("kicked session {} [{}]", id, identity));
+        bool kicked = false;
+        if (id) {
+            // On the session's own loop; the answer waits for it.
+            auto kick = [&, id = *id](Concentrator& l) {
+                auto* conn = l.find(id);
+                if (!conn || !conn->live()) return;
+                log::info({{"sid", id}, {"identity", identity}},
+                          "session {} [{}]: kicked by the operator ({})", id, identity, reason);
+                ++l.kicked_;
+                conn->close(CloseReason::admin, reason);
+                kicked = true;
+            };
+            on_every_loop([&](Concentrator& l) {
+                if (l.index_ == owner_of(*id)) kick(l);
+            });
+        }
+        if (!kicked)
+            return control::error_json(fmt::format("no session for identity '{}'", identity));
+        return control::ok_json(fmt::format("kicked session {} [{}]", *id, identity));
     }
     if (cmd == "reload" && words.size() == 1) {
         auto r = reload_from_config();

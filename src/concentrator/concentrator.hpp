@@ -15,12 +15,27 @@
 //   3. the packet is framed into that session's bounded send queue, in place when it was read
 //      there (else copied once; dropped when the queue is full);
 //   4. after the batch every touched session flushes: many envelopes per TLS record.
+//
+// One event loop per core (--workers N): each loop is a Concentrator. The first, the primary,
+// runs in the main thread and also owns what exists once per process: the TUN device and its
+// addresses, NAT, signals, the control socket, metrics, the lease file, systemd; the others run
+// in threads of their own. Every loop has its own TUN queue (a multi-queue device). The primary
+// accepts and hands each new connection to the loops in turn, and a loop keeps the connections
+// it was given, with their counters, to itself: a session lives and dies on one loop. The loops
+// share `Shared`, under its mutex, touched when a session is configured or ends and never per
+// packet: the address pools, who holds which identity and inner address, session tokens. The kernel
+// sends the replies of a flow to the TUN queue that wrote its packets, so downstream traffic mostly
+// arrives on the loop that owns its session; what does not (flows the operator network starts,
+// UE-to-UE) is handed to the owner through its WorkerInbox, as are control tasks.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -28,6 +43,7 @@
 #include "concentrator/decoy_web.hpp"
 #include "concentrator/handshake_pool.hpp"
 #include "concentrator/ue_connection.hpp"
+#include "concentrator/worker_inbox.hpp"
 #include "control/stats.hpp"
 #include "net/event_loop.hpp"
 #include "net/nat_table.hpp"
@@ -53,7 +69,8 @@ public:
     static Result<std::unique_ptr<Concentrator>> create(const ConcentratorOptions& options);
     ~Concentrator();
 
-    // Runs until SIGINT/SIGTERM. Returns the process exit code.
+    // Runs until SIGINT/SIGTERM (the primary: the worker loops too). Returns the process exit
+    // code.
     int run();
 
     // Where a reload gets fresh options (portholed: parse the command line and --config again).
@@ -74,7 +91,9 @@ public:
     void deliver_to_tun(const session::TunPacket& packet);
     // A session queued packets outside a TUN batch: flush it after this event-loop pass.
     void mark_dirty(UeConnection& conn);
-    void on_config_request(UeConnection& conn, const packet::ConfigRequest& req);
+    // retried: the second call, after another loop closed the identity's previous session.
+    void on_config_request(UeConnection& conn, const packet::ConfigRequest& req,
+                           bool retried = false);
     void on_session_end(UeConnection& conn);
     // The connection is finished: destroy it after this event-loop pass.
     void on_dead(UeConnection& conn) { dead_.push_back(conn.id()); }
@@ -99,14 +118,17 @@ public:
 
     // --- the operator's view (src/control; docs/operations.md) ---
     // One control-socket request line -> one JSON reply: status, sessions, kick, reload.
+    // The primary answers for every loop (it asks the workers and waits).
     std::string handle_control(std::string_view request);
-    [[nodiscard]] control::StatusReport status_report() const;
-    [[nodiscard]] std::vector<control::SessionInfo> session_infos() const;
+    [[nodiscard]] control::StatusReport status_report();
+    [[nodiscard]] std::vector<control::SessionInfo> session_infos();
+    // Event loops (1 + worker threads).
+    [[nodiscard]] size_t loops() const { return peers_.size(); }
 
     static constexpr size_t kRxBufferSize = 64 * 1024;
 
 private:
-    struct Listener final : net::EventHandler {
+    struct Listener final : net::EventHandler {  // the primary's
         Concentrator* self = nullptr;
         Fd fd;
         Endpoint local;
@@ -124,15 +146,56 @@ private:
         Concentrator* self;
         void on_event(uint32_t) override { self->take_handshakes(); }
     };
+    struct InboxReader final : net::EventHandler {
+        Concentrator* self;
+        void on_event(uint32_t) override { self->on_inbox(); }
+    };
+    // What every loop shares, under mu. Never held while calling into a connection (closing one
+    // takes it) or while waiting for another loop.
+    struct Shared {
+        std::mutex mu;
+        std::optional<session::AddressPool> pool4, pool6;
+        session::SessionTable owners;  // inner address -> session, on any loop
+        std::unordered_map<std::string, session::SessionId> by_identity;
+        std::unordered_map<std::string, std::vector<std::byte>> tokens;  // identity -> token
+        bool leases_dirty = false;
+        std::atomic<size_t> connections{0};  // every loop's, against max-sessions
+    };
 
-    Concentrator(const ConcentratorOptions& opt, net::EventLoop loop, net::SignalFd signals,
-                 tun::TunDevice tun, tls::TlsContext tls);
+    Concentrator(const ConcentratorOptions& opt, net::EventLoop loop,
+                 std::optional<net::SignalFd> signals, tun::TunDevice tun, tls::TlsContext tls,
+                 std::shared_ptr<Shared> shared, size_t index);
+    // Worker loop `index` (>= 1) of `primary`: its own event loop, TUN queue and listener dups.
+    static Result<std::unique_ptr<Concentrator>> create_worker(Concentrator& primary, size_t index);
+    Result<void> start_workers();
+    void run_worker();  // a worker thread's body
+    // One turn of the event loop (timers, parked handshakes, events, deferred work, reaping).
+    Result<void> turn(session::TimePoint& next_tick);
+    void close_all_and_linger();
+    void on_inbox();
+    // Session ids carry their loop: loop i gives i+1, i+1+N, i+1+2N, ...
+    [[nodiscard]] size_t owner_of(session::SessionId id) const { return (id - 1) % peers_.size(); }
+    // Runs task on loop `index` (here and now when that is this loop).
+    void post_to(size_t index, std::function<void(Concentrator&)> task);
+    // Primary: runs f on every loop in turn, waiting for each; false when a worker is gone.
+    void on_every_loop(const std::function<void(Concentrator&)>& f);
+    // A packet for a session that is not on this loop: to its owner, if any has it.
+    void hand_off(const IpAddress& dst, std::span<const std::byte> pkt,
+                  const packet::OffloadHeader& meta);
+    // This loop's part of the status report (everything but the process-wide fields).
+    [[nodiscard]] control::StatusReport local_report() const;
+    void local_session_infos(std::vector<control::SessionInfo>& out) const;
+    void log_local_status(session::DropCounters& total, size_t& established) const;
+    // A reload's result, carried to a worker.
+    void adopt(const Concentrator& primary);
     void accept_all(Listener& listener);
+    // A connection accepted by the primary, for this loop: TLS, then the session, live here.
+    void take_connection(Fd fd, const Endpoint& peer);
     void read_tun();
     void on_signal();
     void take_handshakes();  // handshakes back from the HandshakePool
     void stop_handshake_pool();
-    void log_status();  // SIGUSR1: sessions and drop counters to the log
+    void log_status();  // SIGUSR1: sessions and drop counters to the log (every loop's)
     void tick(session::TimePoint now);
     void reap();
     void flush_dirty();
@@ -142,21 +205,20 @@ private:
 
     ConcentratorOptions opt_;
     net::EventLoop loop_;
-    net::SignalFd signals_;
-    tun::TunDevice tun_;
+    std::optional<net::SignalFd> signals_;  // the primary's
+    tun::TunDevice tun_;                    // this loop's queue of the device
     tls::TlsContext tls_;
+    std::shared_ptr<Shared> shared_;
+    size_t index_ = 0;                  // 0: the primary
+    std::vector<Concentrator*> peers_;  // every loop, by index (this one included)
     std::optional<tun::Netlink> netlink_;
     std::vector<tun::NetlinkHandle> addresses_;
     std::optional<net::NatTable> nat_;
-    std::optional<session::AddressPool> pool4_, pool6_;
-    session::SessionTable table_;
+    session::SessionTable table_;  // this loop's sessions' inner addresses
     std::unordered_map<session::SessionId, std::unique_ptr<UeConnection>> conns_;
-    std::unordered_map<std::string, session::SessionId> by_identity_;
-    std::unordered_map<std::string, std::vector<std::byte>> tokens_;  // identity -> session token
     session::ForwardPolicy policy_;
     DecoyWeb decoy_;
     session::LanePolicy lane_policy_;
-    bool leases_dirty_ = false;
     std::vector<session::SessionId> dead_;  // finished, to be destroyed by reap()
     bool trim_due_ = false;                 // connections were freed since the last trim
     std::vector<session::SessionId> deferred_;
@@ -167,6 +229,7 @@ private:
     std::unique_ptr<std::byte[]> tun_buf_;
     std::unique_ptr<std::byte[]> segment_buf_;  // segments cut for UEs without offloads
     session::SessionId next_id_ = 1;
+    size_t next_loop_ = 0;              // the primary: the loop that takes the next connection
     session::SessionId last_down_ = 0;  // where the last TUN packet went (read_tun)
     bool tun_read_ = false;             // read_tun() ran in this turn of the loop
     session::DropCounters drops_;
@@ -174,6 +237,11 @@ private:
     TunReader tun_h_;
     Signals signals_h_;
     bool stopping_ = false;
+    std::atomic<bool> stop_requested_{false};  // a worker: the primary is stopping
+    std::unique_ptr<WorkerInbox> inbox_;       // with more than one loop
+    InboxReader inbox_h_;
+    std::vector<WorkerInbox::Task> tasks_;  // reused by on_inbox()
+    uint64_t handed_off_ = 0;               // packets passed to another loop
     ReloadSource reload_source_;
     std::optional<std::chrono::microseconds> watchdog_;  // systemd WatchdogSec=, when set
     session::TimePoint watchdog_sent_{};
@@ -193,6 +261,10 @@ private:
     HandshakesDone handshakes_done_h_;
     std::vector<HandshakePool::Done> handshakes_done_;  // reused
     std::unique_ptr<HandshakePool> handshake_pool_;     // none: handshakes in the event loop
+    // The primary's: the other loops and their threads (joined in run(), or by the destructor
+    // after a failed start).
+    std::vector<std::unique_ptr<Concentrator>> workers_;
+    std::vector<std::thread> threads_;
 };
 
 }  // namespace porthole::concentrator

@@ -39,6 +39,9 @@ struct ConcentratorOptions {
     // TLS handshakes run on this many worker threads (HandshakePool); 0: in the event loop.
     // portholed's default: default_handshake_threads() below.
     size_t handshake_threads = 0;
+    // Event loops, each in its own thread with its own TUN queue and UEs (1: all in the main
+    // thread). portholed's default: default_workers() below.
+    size_t workers = 1;
     bool allow_ue_to_ue = false;  // isolation between UEs is the default
     bool offload = true;          // TUN super-packets (TSO/checksum offload) when possible
     std::string decoy_dir;        // DIR/index.html is the page web visitors see
@@ -57,6 +60,13 @@ struct ConcentratorOptions {
 // established sessions, because the cores were already shared (docs/performance.md).
 constexpr size_t default_handshake_threads(unsigned cpus) {
     return cpus >= 4 ? std::min<size_t>(cpus - 1, 16) : 0;
+}
+
+constexpr size_t kMaxWorkers = 64;
+
+// Event loops for a machine with `cpus` CPUs: one per CPU, at most 16.
+constexpr size_t default_workers(unsigned cpus) {
+    return std::clamp<size_t>(cpus, 1, 16);
 }
 
 }  // namespace porthole::concentrator

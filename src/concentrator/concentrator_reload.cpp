@@ -125,20 +125,23 @@ Result<std::string> Concentrator::reload(const ConcentratorOptions& fresh) {
         decoy.emplace();
     }
 
+    // The pools are rebuilt from what they hold now, and swapped in, with no loop allocating or
+    // releasing in between.
+    std::unique_lock pools_lock(shared_->mu);
     const bool statics_changed = statics(fresh) != statics(opt_);
     std::optional<session::AddressPool> pool4, pool6;
     bool grow4 = false, grow6 = false;
     if (statics_changed || fresh.pool4 != opt_.pool4) {
-        auto p = rebuilt_pool("pool", pool4_, fresh.pool4, fresh, true);
+        auto p = rebuilt_pool("pool", shared_->pool4, fresh.pool4, fresh, true);
         if (!p) return refuse(p.error());
         pool4 = std::move(*p);
-        grow4 = pool4 && pool4->prefix() != pool4_->prefix();
+        grow4 = pool4 && pool4->prefix() != shared_->pool4->prefix();
     }
     if (statics_changed || fresh.pool6 != opt_.pool6) {
-        auto p = rebuilt_pool("pool6", pool6_, fresh.pool6, fresh, false);
+        auto p = rebuilt_pool("pool6", shared_->pool6, fresh.pool6, fresh, false);
         if (!p) return refuse(p.error());
         pool6 = std::move(*p);
-        grow6 = pool6 && pool6->prefix() != pool6_->prefix();
+        grow6 = pool6 && pool6->prefix() != shared_->pool6->prefix();
     }
 
     // --- kernel state for grown pools: the TUN's address (the on-link route) and NAT ---
@@ -150,8 +153,9 @@ Result<std::string> Concentrator::reload(const ConcentratorOptions& fresh) {
             size_t slot;
         };
         std::vector<Growth> grown;
-        if (grow4) grown.push_back({&*pool4, &*pool4_, 0});
-        if (grow6) grown.push_back({&*pool6, &*pool6_, pool4_ ? size_t(1) : size_t(0)});
+        if (grow4) grown.push_back({&*pool4, &*shared_->pool4, 0});
+        if (grow6)
+            grown.push_back({&*pool6, &*shared_->pool6, shared_->pool4 ? size_t(1) : size_t(0)});
         std::vector<tun::NetlinkHandle> added;  // destroyed (addresses deleted) on failure
         for (const auto& g : grown) {
             // IPv4 holds both lengths of the gateway address side by side for a moment; IPv6
@@ -177,8 +181,8 @@ Result<std::string> Concentrator::reload(const ConcentratorOptions& fresh) {
                 if (p6) spec.sources.push_back(p6->prefix());
                 return spec;
             };
-            const auto* old4 = pool4_ ? &*pool4_ : nullptr;
-            const auto* old6 = pool6_ ? &*pool6_ : nullptr;
+            const auto* old4 = shared_->pool4 ? &*shared_->pool4 : nullptr;
+            const auto* old6 = shared_->pool6 ? &*shared_->pool6 : nullptr;
             nat_.reset();  // deletes our table; established flows keep their conntrack entries
             auto nat = net::NatTable::install(
                 spec_for(pool4 ? &*pool4 : old4, pool6 ? &*pool6 : old6, opt_.nat_egress));
@@ -209,23 +213,27 @@ Result<std::string> Concentrator::reload(const ConcentratorOptions& fresh) {
             fmt::format("tls-min {}", fresh.tls_min == tls::TlsVersion::v1_2 ? "1.2" : "1.3"));
     if (pool4) {
         if (grow4)
-            changed.push_back(fmt::format("pool {} -> {}", pool4_->prefix(), pool4->prefix()));
-        pool4_ = std::move(pool4);
+            changed.push_back(
+                fmt::format("pool {} -> {}", shared_->pool4->prefix(), pool4->prefix()));
+        shared_->pool4 = std::move(pool4);
     }
     if (pool6) {
         if (grow6)
-            changed.push_back(fmt::format("pool6 {} -> {}", pool6_->prefix(), pool6->prefix()));
-        pool6_ = std::move(pool6);
+            changed.push_back(
+                fmt::format("pool6 {} -> {}", shared_->pool6->prefix(), pool6->prefix()));
+        shared_->pool6 = std::move(pool6);
     }
     if (statics_changed) changed.push_back("static addresses");
     if (decoy) decoy_ = std::move(*decoy);
     if (fresh.decoy_dir != opt_.decoy_dir) changed.push_back("decoy-dir");
 
     session::ForwardPolicy policy;
-    for (auto* pool : {pool4_ ? &*pool4_ : nullptr, pool6_ ? &*pool6_ : nullptr})
+    for (auto* pool :
+         {shared_->pool4 ? &*shared_->pool4 : nullptr, shared_->pool6 ? &*shared_->pool6 : nullptr})
         if (pool) policy.add_pool(pool->prefix(), pool->gateway());
     policy.set_allow_ue_to_ue(fresh.allow_ue_to_ue);
     policy_ = std::move(policy);
+    pools_lock.unlock();
 
     ConcentratorOptions next = fresh;
     auto note = [&changed](const char* name, const auto& before, const auto& after) {
@@ -258,6 +266,7 @@ Result<std::string> Concentrator::reload(const ConcentratorOptions& fresh) {
     }
     fixed("tun-name", opt_.tun_name, next.tun_name);
     fixed("handshake-threads", opt_.handshake_threads, next.handshake_threads);
+    fixed("workers", opt_.workers, next.workers);
     fixed("mtu", opt_.mtu, next.mtu);
     fixed("nat-egress", opt_.nat_egress, next.nat_egress);
     fixed("no-offload", opt_.offload, next.offload);
@@ -273,6 +282,10 @@ Result<std::string> Concentrator::reload(const ConcentratorOptions& fresh) {
         next.metrics_listen = opt_.metrics_listen;
     }
     opt_ = std::move(next);
+    // The other event loops take the same (each in its own thread; this one waits for them).
+    on_every_loop([this](Concentrator& l) {
+        if (&l != this) l.adopt(*this);
+    });
 
     std::string summary = fmt::format("{}", changed.front());
     for (size_t i = 1; i < changed.size(); ++i)
@@ -284,6 +297,13 @@ Result<std::string> Concentrator::reload(const ConcentratorOptions& fresh) {
         summary += fmt::format("; {} changed: needs a restart (the running value stays)", names);
     }
     return summary;
+}
+
+void Concentrator::adopt(const Concentrator& primary) {
+    tls_ = primary.tls_.share();
+    decoy_ = primary.decoy_;
+    policy_ = primary.policy_;
+    opt_ = primary.opt_;
 }
 
 }  // namespace porthole::concentrator

@@ -75,6 +75,11 @@ public:
         return phase_ == Phase::handshake || phase_ == Phase::session;
     }
     [[nodiscard]] bool established() const { return core_.established(); }
+    // TLS is up and the UE asked for its configuration, which it has not been given yet.
+    [[nodiscard]] bool awaiting_config() const {
+        return phase_ == Phase::session &&
+               core_.state() == session::ServerSession::State::awaiting_config;
+    }
     [[nodiscard]] const std::string& identity() const { return identity_; }
     [[nodiscard]] const Endpoint& peer() const { return peer_; }
     [[nodiscard]] const session::ServerSession& core() const { return core_; }

@@ -98,7 +98,9 @@ std::string status_json(const StatusReport& r) {
               {"drops", drops_json(r.drops)},
               {"reconnects", {{"resumed", r.resumed}, {"replaced", r.replaced}}},
               {"kicked", r.kicked},
-              {"queue_delay", std::move(qd)}};
+              {"queue_delay", std::move(qd)},
+              {"event_loops", r.event_loops},
+              {"handed_off", r.handed_off}};
     return dump(j);
 }
 
@@ -181,6 +183,11 @@ std::string prometheus_text(const StatusReport& r) {
            r.replaced);
     metric("porthole_sessions_kicked_total", "counter", "Sessions ended by portholectl kick.",
            r.kicked);
+    metric("porthole_event_loops", "gauge", "Event loops (threads) serving UEs.", r.event_loops);
+    metric("porthole_handed_off_packets_total", "counter",
+           "Packets that arrived on one event loop's TUN queue (or from a UE) for a session of "
+           "another loop, and were passed to it.",
+           r.handed_off);
     head("porthole_queue_delay_seconds", "histogram",
          "Time a packet waits in a session's send queue before it is written to the socket "
          "(sampled: one packet in flight per session and lane).");
@@ -270,6 +277,8 @@ Result<std::string> status_table(std::string_view text) {
     const json& rc = sub(j, "reconnects");
     row("reconnects", fmt::format("resumed {}, replaced {}, kicked {}", u64(rc, "resumed"),
                                   u64(rc, "replaced"), u64(j, "kicked")));
+    row("event loops", fmt::format("{} ({} packets handed from one to another)",
+                                   u64(j, "event_loops"), u64(j, "handed_off")));
     const json& qd = sub(j, "queue_delay");
     uint64_t n = u64(qd, "count");
     if (n == 0) {

@@ -46,4 +46,18 @@ std::optional<uint64_t> DelayHistogram::quantile_bound_us(double q) const {
     return std::nullopt;
 }
 
+void add_report(StatusReport& total, const StatusReport& part) {
+    total.sessions += part.sessions;
+    total.connections += part.connections;
+    total.handshakes.add(part.handshakes);
+    total.traffic.add(part.traffic);
+    for (size_t i = 0; i < size_t(session::DropReason::count_); ++i)
+        total.drops.add(session::DropReason(i), part.drops[session::DropReason(i)]);
+    total.resumed += part.resumed;
+    total.replaced += part.replaced;
+    total.kicked += part.kicked;
+    total.queue_delay.add(part.queue_delay);
+    total.handed_off += part.handed_off;
+}
+
 }  // namespace porthole::control

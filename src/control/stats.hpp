@@ -49,6 +49,12 @@ public:
     // Completed TLS handshakes (any peer, before the tunnel is asked for): full ones (client
     // certificate sent and verified) and resumed ones (TLS 1.3 ticket, PSK with ECDHE).
     void add_tls(bool resumed) { (resumed ? tls_resumed_ : tls_full_) += 1; }
+    void add(const HandshakeCounters& o) {
+        for (size_t i = 0; i < n_.size(); ++i)
+            n_[i] += o.n_[i];
+        tls_full_ += o.tls_full_;
+        tls_resumed_ += o.tls_resumed_;
+    }
     [[nodiscard]] uint64_t tls_full() const { return tls_full_; }
     [[nodiscard]] uint64_t tls_resumed() const { return tls_resumed_; }
 
@@ -87,6 +93,12 @@ public:
         ++counts_[i];
         ++count_;
         sum_us_ += us;
+    }
+    void add(const DelayHistogram& o) {
+        for (size_t i = 0; i < kBuckets; ++i)
+            counts_[i] += o.counts_[i];
+        count_ += o.count_;
+        sum_us_ += o.sum_us_;
     }
     // Samples in bucket i alone (not cumulative).
     [[nodiscard]] uint64_t bucket(size_t i) const { return counts_[i]; }
@@ -134,6 +146,12 @@ struct StatusReport {
     uint64_t replaced = 0;  // sessions ended because a newer connection took the identity
     uint64_t kicked = 0;    // sessions ended by `portholectl kick`
     DelayHistogram queue_delay;
+    uint64_t event_loops = 1;
+    uint64_t handed_off = 0;  // packets one event loop passed to another (docs/architecture.md)
 };
+
+// Adds the counters of `part` (one event loop's) to `total`; the process-wide fields (version,
+// start, uptime, max_sessions) are left alone.
+void add_report(StatusReport& total, const StatusReport& part);
 
 }  // namespace porthole::control

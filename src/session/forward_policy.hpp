@@ -23,6 +23,8 @@ public:
 
     // packet: one validated IP packet from a UE.
     [[nodiscard]] bool allowed(std::span<const std::byte> packet) const;
+    // dst is a UE's address: in a pool, and not the pool's gateway.
+    [[nodiscard]] bool ue_address(const IpAddress& dst) const;
 
 private:
     struct Pool {

@@ -51,6 +51,13 @@ public:
     static Result<TlsContext> client(const ClientConfig& cfg);
 
     [[nodiscard]] SSL_CTX* get() const { return ctx_.get(); }
+    // Another owner of the same SSL_CTX (reference counted), for another thread's connections:
+    // an SSL_CTX is safe to make connections from in several threads, and they share its session
+    // cache, so a ticket issued by one event loop resumes on any other.
+    [[nodiscard]] TlsContext share() const {
+        SSL_CTX_up_ref(ctx_.get());
+        return TlsContext(ctx_.get(), is_server_, server_name_, issues_tickets_);
+    }
     [[nodiscard]] bool is_server() const { return is_server_; }
     [[nodiscard]] const std::string& server_name() const { return server_name_; }
     // Server: whether connections get session tickets (ticket_lifetime > 0).

@@ -73,6 +73,25 @@ packet::OffloadHeader from_virtio(const virtio_net_hdr& h) {
 }  // namespace
 
 Result<TunDevice> TunDevice::create(std::string_view name, Offload offload) {
+    return open(name, offload, false);
+}
+
+Result<TunDevice> TunDevice::create_multi_queue(std::string_view name, Offload offload) {
+    return open(name, offload, true);
+}
+
+Result<TunDevice> TunDevice::add_queue() const {
+    if (!multi_queue_)
+        return make_error("TUN device '{}' has a single queue: no queue can be added", name_);
+    auto q = open(name_, vnet_ ? Offload::on : Offload::off, true);
+    if (!q) return q.error();
+    // The device's offload state (set_offload) applies to this queue's reads and writes too.
+    if (q->offload_ != offload_ && !q->set_offload(offload_))
+        return make_error("TUN device '{}': new queue cannot match the offload setting", name_);
+    return q;
+}
+
+Result<TunDevice> TunDevice::open(std::string_view name, Offload offload, bool multi_queue) {
     if (name.empty() || name.size() >= IFNAMSIZ)
         return make_error("cannot create TUN device '{}': name must be 1 to {} characters", name,
                           IFNAMSIZ - 1);
@@ -90,7 +109,8 @@ Result<TunDevice> TunDevice::create(std::string_view name, Offload offload) {
     }
 
     ifreq ifr{};
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload == Offload::on ? IFF_VNET_HDR : 0);
+    ifr.ifr_flags = short(IFF_TUN | IFF_NO_PI | (offload == Offload::on ? IFF_VNET_HDR : 0) |
+                          (multi_queue ? IFF_MULTI_QUEUE : 0));
     std::memcpy(ifr.ifr_name, name.data(), name.size());  // zero-terminated: ifr is zeroed
     if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) {
         int err = errno;
@@ -123,7 +143,9 @@ Result<TunDevice> TunDevice::create(std::string_view name, Offload offload) {
             }
         }
     }
-    return TunDevice(std::move(fd), std::move(actual), int(index), vnet, offloads);
+    TunDevice dev(std::move(fd), std::move(actual), int(index), vnet, offloads);
+    dev.multi_queue_ = multi_queue;
+    return dev;
 }
 
 bool TunDevice::set_offload(bool on) {

@@ -23,6 +23,12 @@ public:
     // the kernel has it) offloads, so that reads return up to 64 KiB super-packets; where the
     // kernel refuses, the device works without them (offload() tells).
     static Result<TunDevice> create(std::string_view name, Offload offload = Offload::off);
+    // The same, as the first queue of a multi-queue device (IFF_MULTI_QUEUE): add_queue() opens
+    // more. The kernel spreads what it sends to the device over the queues by flow, and sends
+    // the replies of a flow to the queue that wrote its packets.
+    static Result<TunDevice> create_multi_queue(std::string_view name, Offload offload);
+    // Another queue of this multi-queue device, with the same offload settings.
+    Result<TunDevice> add_queue() const;
 
     [[nodiscard]] int fd() const { return fd_.get(); }
     [[nodiscard]] const std::string& name() const { return name_; }
@@ -45,6 +51,7 @@ public:
     bool set_offload(bool on);
 
 private:
+    static Result<TunDevice> open(std::string_view name, Offload offload, bool multi_queue);
     TunDevice(Fd fd, std::string name, int ifindex, bool vnet, unsigned offload_flags)
         : fd_(std::move(fd)),
           name_(std::move(name)),
@@ -58,6 +65,7 @@ private:
     bool vnet_ = false;           // every read/write starts with a virtio_net_hdr
     bool offload_ = false;        // and the kernel agreed to TSO/checksum offloads
     unsigned offload_flags_ = 0;  // what TUNSETOFFLOAD accepted
+    bool multi_queue_ = false;
 };
 
 }  // namespace porthole::tun

@@ -5,7 +5,12 @@
 #   - each pings 198.18.3.2 (opnet) 3 times from its own address: every reply arrives on the
 #     session that sent the request, and no packet reaches a session it is not addressed to;
 #   - meanwhile the real client's ping through its TUN device still works (5/5), before, during
-#     and after the simulated UEs.
+#     and after the simulated UEs;
+#   - portholed runs two event loops (--workers 2): the sessions are spread over both (session
+#     ids carry their loop: odd ids on the first, even on the second), and replies that the
+#     kernel puts on the other loop's TUN queue are handed over, never lost or misdelivered.
+# Env PORTHOLED_WORKERS overrides the 2 (scripts/test.sh runs this test once more with a
+# ThreadSanitizer build of portholed).
 # Only one real client: the lab has one UE namespace, and two full-tunnel clients cannot share
 # its routing table (both would install 0/1 + 128/1); the simulated UEs need no routes.
 # Env: UESIM_BIN (porthole-uesim), SIM_SESSIONS (default 200), SIM_PROBES (default 3).
@@ -23,7 +28,9 @@ field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
 t_setup
 make_pki
-start_portholed --handshake-threads 2
+WORKERS=${PORTHOLED_WORKERS:-2}
+start_portholed --workers "$WORKERS"
+check "portholed runs $WORKERS event loops" grep -q "$WORKERS event loops)" "$PORTHOLED_LOG"
 start_porthole ue1
 real_addr=$(ue_tun_addr)
 log "real client has $real_addr"
@@ -42,6 +49,12 @@ wait_for_log "$T_TMP/uesim.log" "all $SIM_SESSIONS sessions up|FAIL" 30 "$SIM_PI
 grep -q "all $SIM_SESSIONS sessions up" "$T_TMP/uesim.log" || { cat "$T_TMP/uesim.log" >&2; fail "the simulated UEs did not all come up"; }
 n_assigned=$(grep -c "\[sim-[0-9]*\]: assigned" "$PORTHOLED_LOG")
 check "portholed logged $SIM_SESSIONS assignments for sim-* (got $n_assigned)" test "$n_assigned" -eq "$SIM_SESSIONS"
+if [[ $WORKERS == 2 ]]; then
+  n_odd=$(grep -cE "session [0-9]*[13579] \[sim-[0-9]*\]: assigned" "$PORTHOLED_LOG")
+  n_even=$((n_assigned - n_odd))
+  check "sessions on both event loops (first $n_odd, second $n_even)" \
+    test "$n_odd" -ge $((SIM_SESSIONS / 2 - 2)) -a "$n_even" -ge $((SIM_SESSIONS / 2 - 2))
+fi
 
 log "real client ping while $SIM_SESSIONS simulated UEs are up:"
 ping_summary "$NS_UE" "$OPNET_ADDR" 5

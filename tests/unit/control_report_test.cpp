@@ -36,6 +36,8 @@ StatusReport sample_report() {
     r.resumed = 1;
     r.replaced = 2;
     r.kicked = 3;
+    r.event_loops = 2;
+    r.handed_off = 7;
     for (uint64_t us : {10, 50, 51, 900, 2'000'000})
         r.queue_delay.record(us);
     return r;
@@ -113,6 +115,8 @@ TEST_CASE("control: status JSON carries every counter") {
     CHECK(j["reconnects"]["resumed"] == 1);
     CHECK(j["reconnects"]["replaced"] == 2);
     CHECK(j["kicked"] == 3);
+    CHECK(j["event_loops"] == 2);
+    CHECK(j["handed_off"] == 7);
     CHECK(j["queue_delay"]["count"] == 5);
     CHECK(j["queue_delay"]["buckets"].size() == DelayHistogram::kBuckets);
     CHECK(j["queue_delay"]["buckets"].back()["le_us"].is_null());
@@ -150,6 +154,8 @@ TEST_CASE("control: the Prometheus page is well-formed") {
     CHECK(m["porthole_handshakes_total{result=\"cert_rejected\"}"] == "1");
     CHECK(m["porthole_bytes_total{direction=\"down\"}"] == "3000000");
     CHECK(m["porthole_packets_total{direction=\"up\"}"] == "10");
+    CHECK(m["porthole_event_loops"] == "2");
+    CHECK(m["porthole_handed_off_packets_total"] == "7");
     CHECK(m["porthole_drops_total{reason=\"tx_queue_full\"}"] == "5");
     CHECK(m["porthole_reconnects_total"] == "1");
     CHECK(m["porthole_uptime_seconds"] == "3723");
@@ -189,6 +195,7 @@ TEST_CASE("control: readable tables from the JSON replies") {
     CHECK(status->find("20 packets, 2.9 MiB") != std::string::npos);
     CHECK(status->find("tx_queue_full 5") != std::string::npos);
     CHECK(status->find("resumed 1, replaced 2, kicked 3") != std::string::npos);
+    CHECK(status->find("2 (7 packets handed from one to another)") != std::string::npos);
     CHECK(status->find("p50 <= 100 us, p99 > 1 s (5 samples)") != std::string::npos);
 
     SessionInfo s;

@@ -48,6 +48,11 @@ TEST_CASE("forward policy: UEs are isolated from each other by default") {
     CHECK(policy.allowed(v6("fd00:64::2", "fd00:18:3::2")));
     CHECK(policy.allowed(v6("fd00:64::2", "fd00:64::1")));
     CHECK_FALSE(policy.allowed(v6("fd00:64::2", "fd00:64::3")));
+    // What may be a UE's address (the concentrator's event loops hand such packets over).
+    CHECK(policy.ue_address(*IpAddress::parse("100.64.0.3")));
+    CHECK(policy.ue_address(*IpAddress::parse("fd00:64::3")));
+    CHECK_FALSE(policy.ue_address(*IpAddress::parse("100.64.0.1")));  // the gateway
+    CHECK_FALSE(policy.ue_address(*IpAddress::parse("198.18.3.2")));
 
     policy.set_allow_ue_to_ue(true);
     CHECK(policy.allowed(v4("100.64.0.2", "100.64.0.3")));

@@ -131,3 +131,10 @@ TEST_CASE("handshake pool: default thread count by CPUs") {
     CHECK(concentrator::default_handshake_threads(4) == 3);
     CHECK(concentrator::default_handshake_threads(64) == 16);
 }
+
+TEST_CASE("concentrator: default event loops by CPUs") {
+    CHECK(concentrator::default_workers(0) == 1);  // hardware_concurrency() may not know
+    CHECK(concentrator::default_workers(1) == 1);
+    CHECK(concentrator::default_workers(2) == 2);
+    CHECK(concentrator::default_workers(64) == 16);
+}
