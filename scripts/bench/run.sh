@@ -15,7 +15,8 @@
 #   openvpn   OpenVPN 2.6, proto tcp-server on 198.18.2.2:443, AES-256-GCM, TLS 1.3, userspace
 #             data path (disable-dco), NAT by nft masquerade; firewall restrictive
 #   ocserv    (opt-in) ocserv + openconnect, TCP/443 only (no DTLS); firewall restrictive
-# Environment: BUILD_DIR (default build-bench), LAB_PREFIX (default bench_).
+# Environment: BUILD_DIR (default build-bench), LAB_PREFIX (default bench_), PORTHOLED_ARGS
+# (more portholed options, split on spaces, e.g. "--workers 1").
 # Everything lives in the lab namespaces; all processes are killed by PID and the lab is removed
 # on exit, also on failure or Ctrl-C; a watchdog bounds the whole run.
 # shellcheck disable=SC2317 # scenario functions are called indirectly ("${sc}_client")
@@ -96,10 +97,11 @@ IPERF_PORT=5201
 
 # ---------------------------------------------------------------- scenario: porthole
 porthole_server() {
+  # shellcheck disable=SC2086 # PORTHOLED_ARGS holds separate words
   b_start "$NS_CONC" "$BENCH_WORK/portholed.log" "$PORTHOLED_BIN" --listen "$CONC_ADDR:443" \
     --cert "$PKI/server.pem" --key "$PKI/server.key" --client-ca "$PKI/ca.pem" \
     --pool 100.64.0.0/24 --nat-egress conc-op --tun-name phbench0 --log-level info \
-    --control-socket "$BENCH_WORK/portholed.sock"
+    --control-socket "$BENCH_WORK/portholed.sock" ${PORTHOLED_ARGS:-}
   SERVER_PID=$B_PID
   b_wait_log "$BENCH_WORK/portholed.log" "listening on" 15 "$SERVER_PID" ||
     { tail -n 5 "$BENCH_WORK/portholed.log" >&2; b_die "portholed did not start"; }

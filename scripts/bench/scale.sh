@@ -211,6 +211,13 @@ b_log "with $N: portholed VmRSS $RSS1 kB; conc TCP sockets $SOCK_INUSE1, TCP mem
 GBPS1=$(iperf_real_ue loaded)
 b_log "real UE with $N simulated UEs connected: $GBPS1 Gbit/s"
 SERVER_CPU_TICKS=$(b_cpu_ticks "$SERVER_PID")
+# CPU per thread (event loops are named portholed:N; the main thread runs loop 0): how the
+# connections and their handshakes spread over the loops.
+THREAD_CPU=$(for t in /proc/"$SERVER_PID"/task/*; do
+  awk -v h="$CLK_TCK" -v name="$(cat "$t/comm")" '{ sub(/^.*\) /, ""); printf "%s %.1f s, ", name, ($12 + $13) / h }' "$t/stat"
+done)
+THREAD_CPU=${THREAD_CPU%, }
+b_log "portholed CPU by thread: $THREAD_CPU"
 
 for ((i = 0; i < (UESIM_DURATION + 10) * 10; i++)); do kill -0 "$UESIM_PID" 2>/dev/null || break; sleep 0.1; done
 wait "$UESIM_PID" 2>/dev/null
@@ -257,6 +264,7 @@ report() {
   echo "| probe echoes answered (uesim: each session 3, each round spread over $PROBE_INTERVAL_MS ms) | | $(field replies) of $(field probes_sent) | |"
   echo "| conc TUN device tx dropped, from connect to hold (downstream packets portholed did not read in time) | | $((TUN_DROP1 - TUN_DROP0)) | |"
   echo "| portholed CPU time so far (s) | | $(awk -v t="$SERVER_CPU_TICKS" -v h="$CLK_TCK" 'BEGIN { printf "%.1f", t / h }') | |"
+  echo "| portholed CPU by thread so far | | $THREAD_CPU | |"
 }
 mkdir -p "$(dirname "$OUT")"
 report | tee "$OUT"

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,7 +38,10 @@ constexpr size_t kBusyBatch = 8;
 // step costs up to ~0.7 ms (key exchange, signature, the UE's certificate), and a batch of 128
 // of them held every connected UE's packets for ~90 ms during a reconnection storm.
 constexpr size_t kHandshakeStepsPerTurn = 4;
-constexpr size_t kAcceptBatch = 64;  // connections accepted per wake-up
+constexpr size_t kAcceptBatch = 64;
+// Times a connection asks other event loops to close its identity's previous session before it
+// is configured regardless (each time, another connection of that identity came in between).
+constexpr int kConfigAttempts = 4;  // connections accepted per wake-up
 constexpr size_t kTunBufSize = 65536;
 // Packets and tasks in flight to one event loop from the others: 32 super-packets.
 constexpr size_t kInboxBytes = 2 * 1024 * 1024;
@@ -259,7 +263,12 @@ Concentrator::~Concentrator() {
 Result<void> Concentrator::start_workers() {
     for (auto& w : workers_) {
         try {
-            threads_.emplace_back([w = w.get()] { w->run_worker(); });
+            threads_.emplace_back([w = w.get()] {
+                // top -H, ps -L and scripts/bench/scale.sh tell the loops apart by name.
+                auto name = fmt::format("portholed:{}", w->index_);
+                ::pthread_setname_np(::pthread_self(), name.c_str());
+                w->run_worker();
+            });
         } catch (const std::system_error& e) {
             return make_error("cannot start event loop {}: {}", w->index_, e.what());
         }
@@ -387,6 +396,7 @@ int Concentrator::run() {
 
 Result<void> Concentrator::turn(session::TimePoint& next_tick) {
     auto now = Clock::now();
+    last_turn_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     if (now >= next_tick) {
         tick(now);
         next_tick = now + std::chrono::milliseconds(500);
@@ -605,33 +615,41 @@ void Concentrator::deliver_to_tun(const session::TunPacket& pkt) {
 }
 
 void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigRequest& req,
-                                     bool retried) {
+                                     int attempt) {
     const std::string& identity = conn.identity();
-    // One live session per identity: a new connection replaces the old one cleanly.
-    std::optional<session::SessionId> old;
-    {
-        std::lock_guard lock(shared_->mu);
-        if (auto it = shared_->by_identity.find(identity);
-            it != shared_->by_identity.end() && it->second != conn.id())
-            old = it->second;
-    }
-    if (old && owner_of(*old) == index_) {
-        if (auto* o = find(*old); o && o->live()) {
-            ++replaced_;
-            o->close(CloseReason::replaced, "a newer connection for this identity took over");
+    // One live session per identity: a new connection replaces the old one cleanly. The check
+    // and the allocation below happen under one lock, so that two connections of one identity on
+    // two loops cannot both pass it; closing a session takes the lock, so it is released for that
+    // and the check runs again (twice at most: the closed session has let go of the identity).
+    std::unique_lock lock(shared_->mu);
+    for (int round = 0; round < 2; ++round) {
+        auto it = shared_->by_identity.find(identity);
+        if (it == shared_->by_identity.end() || it->second == conn.id()) break;
+        const session::SessionId old = it->second;
+        if (owner_of(old) == index_) {
+            lock.unlock();
+            if (auto* o = find(old); o && o->live()) {
+                ++replaced_;
+                o->close(CloseReason::replaced, "a newer connection for this identity took over");
+            }
+            lock.lock();
+            continue;
         }
-    } else if (old && !retried) {
+        // Asked often enough (yet another connection of the identity took over each time):
+        // configure this one anyway.
+        if (attempt >= kConfigAttempts) break;
+        lock.unlock();
         // The old session holds the identity's address on its own loop until it has closed
         // there; this one is configured once it has (or, failing that, when its turn comes back).
-        post_to(owner_of(*old), [old = *old, id = conn.id(), back = index_,
-                                 req](Concentrator& there) {
+        post_to(owner_of(old), [old, id = conn.id(), back = index_, req,
+                                attempt](Concentrator& there) {
             if (auto* o = there.find(old); o && o->live()) {
                 ++there.replaced_;
                 o->close(CloseReason::replaced, "a newer connection for this identity took over");
             }
-            there.post_to(back, [id, req](Concentrator& here) {
+            there.post_to(back, [id, req, attempt](Concentrator& here) {
                 if (auto* c = here.find(id); c && c->awaiting_config())
-                    here.on_config_request(*c, req, true);
+                    here.on_config_request(*c, req, attempt + 1);
             });
         });
         return;
@@ -639,12 +657,12 @@ void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigReq
     packet::ConfigAssign a;
     bool resumed = false;
     {
-        std::lock_guard lock(shared_->mu);
         auto& pool4 = shared_->pool4;
         auto& pool6 = shared_->pool6;
         if (pool4) {
             auto addr = pool4->allocate(identity);
             if (!addr) {
+                lock.unlock();  // closing the connection takes it
                 conn.count_handshake(control::HandshakeResult::pool_exhausted);
                 return conn.refuse(CloseReason::pool_exhausted, "no free IPv4 address");
             }
@@ -654,6 +672,7 @@ void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigReq
             auto addr = pool6->allocate(identity);
             if (!addr) {
                 if (a.ipv4) pool4->release(a.ipv4->addr);
+                lock.unlock();
                 conn.count_handshake(control::HandshakeResult::pool_exhausted);
                 return conn.refuse(CloseReason::pool_exhausted, "no free IPv6 address");
             }
@@ -671,6 +690,7 @@ void Concentrator::on_config_request(UeConnection& conn, const packet::ConfigReq
         if (a.ipv4) shared_->owners.insert(a.ipv4->addr, conn.id());
         if (a.ipv6) shared_->owners.insert(a.ipv6->addr, conn.id());
         shared_->by_identity[identity] = conn.id();
+        lock.unlock();
     }
     if (resumed) ++resumed_;
     conn.count_handshake(control::HandshakeResult::ok);
@@ -750,9 +770,23 @@ void Concentrator::tick(session::TimePoint now) {
         trim_due_ = false;
     }
     // systemd: keep-alive from the loop itself (a hung loop stops it), and the session count.
+    // The other loops must have turned within half the watchdog interval too: a hung worker
+    // stops the keep-alive as well, and systemd restarts the service.
     if (watchdog_ && now - watchdog_sent_ >= *watchdog_ / 2) {
-        os::systemd::notify_watchdog();
-        watchdog_sent_ = now;
+        bool all_turning = true;
+        for (const auto& w : workers_) {
+            auto last = session::TimePoint(session::Clock::duration(w->last_turn_.load()));
+            if (now - last > *watchdog_ / 2) {
+                all_turning = false;
+                log::warn(
+                    "event loop {} has not turned for {} ms: no watchdog keep-alive", w->index_,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(now - last).count());
+            }
+        }
+        if (all_turning) {
+            os::systemd::notify_watchdog();
+            watchdog_sent_ = now;
+        }
     }
     size_t sessions = 0;
     {

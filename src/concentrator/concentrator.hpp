@@ -91,9 +91,8 @@ public:
     void deliver_to_tun(const session::TunPacket& packet);
     // A session queued packets outside a TUN batch: flush it after this event-loop pass.
     void mark_dirty(UeConnection& conn);
-    // retried: the second call, after another loop closed the identity's previous session.
-    void on_config_request(UeConnection& conn, const packet::ConfigRequest& req,
-                           bool retried = false);
+    // attempt: how many times another loop was asked to close the identity's previous session.
+    void on_config_request(UeConnection& conn, const packet::ConfigRequest& req, int attempt = 0);
     void on_session_end(UeConnection& conn);
     // The connection is finished: destroy it after this event-loop pass.
     void on_dead(UeConnection& conn) { dead_.push_back(conn.id()); }
@@ -238,7 +237,9 @@ private:
     Signals signals_h_;
     bool stopping_ = false;
     std::atomic<bool> stop_requested_{false};  // a worker: the primary is stopping
-    std::unique_ptr<WorkerInbox> inbox_;       // with more than one loop
+    // When this loop last started a turn (Clock ticks): the primary's watchdog check.
+    std::atomic<session::Clock::rep> last_turn_{session::Clock::now().time_since_epoch().count()};
+    std::unique_ptr<WorkerInbox> inbox_;  // with more than one loop
     InboxReader inbox_h_;
     std::vector<WorkerInbox::Task> tasks_;  // reused by on_inbox()
     uint64_t handed_off_ = 0;               // packets passed to another loop

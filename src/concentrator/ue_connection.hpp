@@ -78,7 +78,7 @@ public:
     // TLS is up and the UE asked for its configuration, which it has not been given yet.
     [[nodiscard]] bool awaiting_config() const {
         return phase_ == Phase::session &&
-               core_.state() == session::ServerSession::State::awaiting_config;
+               core_.state() == session::ServerSession::State::assigning;
     }
     [[nodiscard]] const std::string& identity() const { return identity_; }
     [[nodiscard]] const Endpoint& peer() const { return peer_; }
