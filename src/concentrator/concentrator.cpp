@@ -385,12 +385,17 @@ int Concentrator::run() {
     threads_.clear();
     save_leases();
     session::DropCounters drops = drops_;
-    for (auto& w : workers_)
+    uint64_t handed_off = handed_off_;
+    for (auto& w : workers_) {
         for (size_t r = 0; r < size_t(session::DropReason::count_); ++r)
             drops.add(session::DropReason(r), w->drops_[session::DropReason(r)]);
-    log::info("stopped (drops: no_session {}, tun_write_failed {}, tx_queue_full {})",
-              drops[session::DropReason::no_session], drops[session::DropReason::tun_write_failed],
-              drops[session::DropReason::tx_queue_full]);
+        handed_off += w->handed_off_;
+    }
+    log::info(
+        "stopped (drops: no_session {}, tun_write_failed {}, tx_queue_full {}; {} packets handed "
+        "between {} event loops)",
+        drops[session::DropReason::no_session], drops[session::DropReason::tun_write_failed],
+        drops[session::DropReason::tx_queue_full], handed_off, loops());
     return 0;
 }
 
