@@ -18,7 +18,8 @@
 # The default TCP congestion control is set to --cc in every lab namespace (the host's default
 # may differ, e.g. bbr); a program may still pick its own per socket (TCP_CONGESTION), and the
 # report shows what the tunnel's socket actually used.
-# Environment: BUILD_DIR (default build-latency), LAB_PREFIX (default lat_).
+# Environment: BUILD_DIR (default build-latency), LAB_PREFIX (default lat_), PORTHOLED_ARGS (more
+# portholed options, split on spaces, e.g. "--workers 1").
 # Everything lives in the lab namespaces; every process is killed by PID and the lab removed on
 # exit, also on failure or Ctrl-C; a watchdog bounds the run.
 # shellcheck disable=SC2317 # scenario functions are called indirectly ("${sc}_up")
@@ -112,10 +113,11 @@ raw_up() { bash "$LAB_SH" open >/dev/null || return 1; UE_IN=$UE_ADDR; }
 raw_down() { bash "$LAB_SH" close >/dev/null; }
 
 porthole_up() {
+  # shellcheck disable=SC2086 # PORTHOLED_ARGS holds separate words
   b_start "$NS_CONC" "$BENCH_WORK/portholed.log" "$PORTHOLED_BIN" --listen "$CONC_ADDR:443" \
     --cert "$PKI/server.pem" --key "$PKI/server.key" --client-ca "$PKI/ca.pem" \
     --pool 100.64.0.0/24 --nat-egress conc-op --tun-name phlat0 --log-level info \
-    --control-socket "$BENCH_WORK/portholed.sock"
+    --control-socket "$BENCH_WORK/portholed.sock" ${PORTHOLED_ARGS:-}
   SERVER_PID=$B_PID
   b_wait_log "$BENCH_WORK/portholed.log" "listening on" 15 "$SERVER_PID" || { tail -n 5 "$BENCH_WORK/portholed.log" >&2; return 1; }
   b_start "$NS_UE" "$BENCH_WORK/porthole.log" "$PORTHOLE_BIN" connect --server "$CONC_ADDR:443" \

@@ -16,7 +16,8 @@
 # the real UE's ping RTT through its tunnel (every 10 ms) idle and while the N connect and
 # reconnect (handshakes run on the handshake threads, or in the event loop a few per turn);
 # every simulated UE's 3 echo probes through its tunnel (each round spread over --probe-interval,
-# default N/10 ms) answered, and the concentrator TUN device's drops meanwhile.
+# default N/10 ms) answered, and the concentrator TUN device's drops meanwhile; portholed's CPU
+# per thread (its event loops, --workers).
 # Environment: BUILD_DIR (default build-bench), LAB_PREFIX (default bench_), UESIM_BIN (a prebuilt
 # porthole-uesim instead of building the target).
 set -uo pipefail

@@ -393,7 +393,7 @@ int Concentrator::run() {
     }
     log::info(
         "stopped (drops: no_session {}, tun_write_failed {}, tx_queue_full {}; {} packets handed "
-        "between {} event loops)",
+        "between {} event loop(s))",
         drops[session::DropReason::no_session], drops[session::DropReason::tun_write_failed],
         drops[session::DropReason::tx_queue_full], handed_off, loops());
     return 0;
