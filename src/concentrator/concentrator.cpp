@@ -38,10 +38,10 @@ constexpr size_t kBusyBatch = 8;
 // step costs up to ~0.7 ms (key exchange, signature, the UE's certificate), and a batch of 128
 // of them held every connected UE's packets for ~90 ms during a reconnection storm.
 constexpr size_t kHandshakeStepsPerTurn = 4;
-constexpr size_t kAcceptBatch = 64;
+constexpr size_t kAcceptBatch = 64;  // connections accepted per wake-up
 // Times a connection asks other event loops to close its identity's previous session before it
 // is configured regardless (each time, another connection of that identity came in between).
-constexpr int kConfigAttempts = 4;  // connections accepted per wake-up
+constexpr int kConfigAttempts = 4;
 constexpr size_t kTunBufSize = 65536;
 // Packets and tasks in flight to one event loop from the others: 32 super-packets.
 constexpr size_t kInboxBytes = 2 * 1024 * 1024;
@@ -99,16 +99,14 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
     }
 
     for (const auto& [identity, addr] : opt.static_addresses) {
-        auto* pool = addr.is_v4() ? (shared->pool4 ? &*shared->pool4 : nullptr)
-                                  : (shared->pool6 ? &*shared->pool6 : nullptr);
+        auto* pool = shared->pool_for(addr);
         if (!pool || !pool->reserve(identity, addr))
             return make_error(
                 "static address {} for '{}': not in a pool, the pool's gateway, or "
                 "already given to another identity",
                 addr, identity);
     }
-    for (auto* pool :
-         {shared->pool4 ? &*shared->pool4 : nullptr, shared->pool6 ? &*shared->pool6 : nullptr})
+    for (auto* pool : shared->pools())
         if (pool) c->policy_.add_pool(pool->prefix(), pool->gateway());
     c->policy_.set_allow_ue_to_ue(opt.allow_ue_to_ue);
     if (auto r = c->load_leases(); !r) return r.error();
@@ -125,8 +123,7 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
     if (!nl) return nl.error();
     c->netlink_.emplace(std::move(*nl));
     int ifindex = c->tun_.ifindex();
-    for (auto* pool :
-         {shared->pool4 ? &*shared->pool4 : nullptr, shared->pool6 ? &*shared->pool6 : nullptr}) {
+    for (auto* pool : shared->pools()) {
         if (!pool) continue;
         auto h = c->netlink_->add_address(ifindex, pool->with_pool_length(pool->gateway()));
         if (!h) return h.error();
@@ -287,6 +284,7 @@ void Concentrator::run_worker() {
         }
     }
     close_all_and_linger();
+    exited_ = true;
 }
 
 void Concentrator::post_to(size_t index, std::function<void(Concentrator&)> task) {
@@ -304,7 +302,10 @@ void Concentrator::on_every_loop(const std::function<void(Concentrator&)>& f) {
             f(self);
             done.set_value();
         });
-        fut.wait();
+        // A loop that has stopped (it failed; the process is stopping) runs no tasks any more:
+        // its inbox is drained here, which is safe once its thread is done with the object.
+        while (fut.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
+            if (w->exited_.load()) w->on_inbox();
     }
 }
 
@@ -817,10 +818,8 @@ Result<void> Concentrator::load_leases() {
     if (!leases) return leases.error().context(opt_.lease_file);
     size_t restored = 0;
     std::lock_guard lock(shared_->mu);
-    auto& pool4 = shared_->pool4;
-    auto& pool6 = shared_->pool6;
     for (auto& l : *leases) {
-        auto* pool = l.address.is_v4() ? (pool4 ? &*pool4 : nullptr) : (pool6 ? &*pool6 : nullptr);
+        auto* pool = shared_->pool_for(l.address);
         if (pool && pool->remember(l.identity, l.address)) ++restored;
         if (!l.token.empty()) shared_->tokens[l.identity] = std::move(l.token);
     }
@@ -836,8 +835,7 @@ void Concentrator::save_leases() {
         shared_->leases_dirty = false;
         if (opt_.lease_file.empty()) return;
         auto& tokens = shared_->tokens;
-        for (auto* pool : {shared_->pool4 ? &*shared_->pool4 : nullptr,
-                           shared_->pool6 ? &*shared_->pool6 : nullptr}) {
+        for (auto* pool : shared_->pools()) {
             if (!pool) continue;
             for (auto& [identity, addr] : pool->remembered()) {
                 auto t = tokens.find(identity);

@@ -29,6 +29,7 @@
 // UE-to-UE) is handed to the owner through its WorkerInbox, as are control tasks.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <deque>
 #include <functional>
@@ -159,6 +160,14 @@ private:
         std::unordered_map<std::string, std::vector<std::byte>> tokens;  // identity -> token
         bool leases_dirty = false;
         std::atomic<size_t> connections{0};  // every loop's, against max-sessions
+        // The pool for an address of this family (nullptr: none), and both (absent: nullptr).
+        session::AddressPool* pool_for(const IpAddress& a) {
+            auto& p = a.is_v4() ? pool4 : pool6;
+            return p ? &*p : nullptr;
+        }
+        std::array<session::AddressPool*, 2> pools() {
+            return {pool4 ? &*pool4 : nullptr, pool6 ? &*pool6 : nullptr};
+        }
     };
 
     Concentrator(const ConcentratorOptions& opt, net::EventLoop loop,
@@ -176,7 +185,8 @@ private:
     [[nodiscard]] size_t owner_of(session::SessionId id) const { return (id - 1) % peers_.size(); }
     // Runs task on loop `index` (here and now when that is this loop).
     void post_to(size_t index, std::function<void(Concentrator&)> task);
-    // Primary: runs f on every loop in turn, waiting for each; false when a worker is gone.
+    // Primary: runs f on every loop in turn, waiting for each (a loop that has stopped running
+    // has its inbox drained by the caller).
     void on_every_loop(const std::function<void(Concentrator&)>& f);
     // A packet for a session that is not on this loop: to its owner, if any has it.
     void hand_off(const IpAddress& dst, std::span<const std::byte> pkt,
@@ -237,6 +247,7 @@ private:
     Signals signals_h_;
     bool stopping_ = false;
     std::atomic<bool> stop_requested_{false};  // a worker: the primary is stopping
+    std::atomic<bool> exited_{false};          // a worker: its thread is done with this object
     // When this loop last started a turn (Clock ticks): the primary's watchdog check.
     std::atomic<session::Clock::rep> last_turn_{session::Clock::now().time_since_epoch().count()};
     std::unique_ptr<WorkerInbox> inbox_;  // with more than one loop

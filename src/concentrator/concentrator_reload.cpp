@@ -228,8 +228,7 @@ Result<std::string> Concentrator::reload(const ConcentratorOptions& fresh) {
     if (fresh.decoy_dir != opt_.decoy_dir) changed.push_back("decoy-dir");
 
     session::ForwardPolicy policy;
-    for (auto* pool :
-         {shared_->pool4 ? &*shared_->pool4 : nullptr, shared_->pool6 ? &*shared_->pool6 : nullptr})
+    for (auto* pool : shared_->pools())
         if (pool) policy.add_pool(pool->prefix(), pool->gateway());
     policy.set_allow_ue_to_ue(fresh.allow_ue_to_ue);
     policy_ = std::move(policy);
