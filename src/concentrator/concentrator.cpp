@@ -388,8 +388,7 @@ int Concentrator::run() {
     session::DropCounters drops = drops_;
     uint64_t handed_off = handed_off_;
     for (auto& w : workers_) {
-        for (size_t r = 0; r < size_t(session::DropReason::count_); ++r)
-            drops.add(session::DropReason(r), w->drops_[session::DropReason(r)]);
+        drops.add(w->drops_);
         handed_off += w->handed_off_;
     }
     log::info(
@@ -749,8 +748,7 @@ void Concentrator::reap() {
         // Its counters join those of the concentrator's past sessions.
         ended_traffic_.add(it->second->traffic());
         const auto& d = it->second->core().drops();
-        for (size_t r = 0; r < size_t(session::DropReason::count_); ++r)
-            ended_drops_.add(session::DropReason(r), d[session::DropReason(r)]);
+        ended_drops_.add(d);
         conns_.erase(it);
         --shared_->connections;
         trim_due_ = true;
@@ -903,14 +901,12 @@ void Concentrator::log_status() {
 }
 
 void Concentrator::log_local_status(session::DropCounters& total, size_t& established) const {
-    for (size_t r = 0; r < size_t(session::DropReason::count_); ++r)
-        total.add(session::DropReason(r), drops_[session::DropReason(r)]);
+    total.add(drops_);
     for (auto& [id, c] : conns_) {
         if (!c->established()) continue;
         ++established;
         const auto& d = c->core().drops();
-        for (size_t r = 0; r < size_t(session::DropReason::count_); ++r)
-            total.add(session::DropReason(r), d[session::DropReason(r)]);
+        total.add(d);
         const auto& a = c->core().assignment();
         log::info({{"sid", id}, {"identity", c->identity()}},
                   "status: session {} [{}] {}{} from {}: received {} packets, spoofed {}", id,
@@ -935,14 +931,12 @@ control::StatusReport Concentrator::local_report() const {
     r.handshakes = handshakes_;
     r.traffic = ended_traffic_;
     r.drops = drops_;
-    for (size_t i = 0; i < size_t(session::DropReason::count_); ++i)
-        r.drops.add(session::DropReason(i), ended_drops_[session::DropReason(i)]);
+    r.drops.add(ended_drops_);
     for (const auto& [id, c] : conns_) {
         if (c->established() && c->live()) ++r.sessions;
         r.traffic.add(c->traffic());
         const auto& d = c->core().drops();
-        for (size_t i = 0; i < size_t(session::DropReason::count_); ++i)
-            r.drops.add(session::DropReason(i), d[session::DropReason(i)]);
+        r.drops.add(d);
     }
     r.resumed = resumed_;
     r.replaced = replaced_;

@@ -51,8 +51,7 @@ void add_report(StatusReport& total, const StatusReport& part) {
     total.connections += part.connections;
     total.handshakes.add(part.handshakes);
     total.traffic.add(part.traffic);
-    for (size_t i = 0; i < size_t(session::DropReason::count_); ++i)
-        total.drops.add(session::DropReason(i), part.drops[session::DropReason(i)]);
+    total.drops.add(part.drops);
     total.resumed += part.resumed;
     total.replaced += part.replaced;
     total.kicked += part.kicked;

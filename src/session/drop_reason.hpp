@@ -25,6 +25,11 @@ inline constexpr std::array<std::string_view, size_t(DropReason::count_)> kDropR
 class DropCounters {
 public:
     void add(DropReason r, uint64_t n = 1) { n_[size_t(r)] += n; }
+    // Every reason's count of `other` (another session's, another event loop's).
+    void add(const DropCounters& other) {
+        for (size_t i = 0; i < n_.size(); ++i)
+            n_[i] += other.n_[i];
+    }
     [[nodiscard]] uint64_t operator[](DropReason r) const { return n_[size_t(r)]; }
     [[nodiscard]] uint64_t total() const {
         uint64_t t = 0;

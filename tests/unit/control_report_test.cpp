@@ -100,6 +100,31 @@ TEST_CASE("control: TLS handshake failures are sorted by their message") {
     CHECK(kHandshakeResultNames[size_t(HandshakeResult::server_full)] == "server_full");
 }
 
+TEST_CASE("control: event loops' reports add up; process-wide fields stay") {
+    StatusReport total;
+    total.version = "9.9.9";
+    total.max_sessions = 100;
+    StatusReport a = sample_report(), b = sample_report();
+    b.drops.add(session::DropReason::spoofed_source, 4);
+    add_report(total, a);
+    add_report(total, b);
+    CHECK(total.version == "9.9.9");
+    CHECK(total.max_sessions == 100);
+    CHECK(total.sessions == 2 * a.sessions);
+    CHECK(total.connections == 2 * a.connections);
+    CHECK(total.handshakes[HandshakeResult::ok] == 4);
+    CHECK(total.handshakes.failed() == 2 * a.handshakes.failed());
+    CHECK(total.traffic.bytes_down == 6'000'000);
+    CHECK(total.drops[session::DropReason::tx_queue_full] == 10);
+    CHECK(total.drops[session::DropReason::spoofed_source] == 4);
+    CHECK(total.resumed == 2);
+    CHECK(total.replaced == 4);
+    CHECK(total.kicked == 6);
+    CHECK(total.handed_off == 14);
+    CHECK(total.queue_delay.count() == 10);
+    CHECK(total.queue_delay.sum_us() == 2 * a.queue_delay.sum_us());
+}
+
 TEST_CASE("control: status JSON carries every counter") {
     json j = json::parse(status_json(sample_report()));
     CHECK(j["version"] == "9.9.9");
