@@ -5,7 +5,7 @@
 #      and the threaded ones (handshake threads, worker inbox) under ThreadSanitizer (clang)
 #                                                                             build-tsan/
 #   3. namespace integration tests, run against the real binaries (as root); then many_ues.sh
-#      once more with a ThreadSanitizer portholed running two event loops
+#      and worker_loop_stalled.sh once more with a ThreadSanitizer portholed on two event loops
 #   4. the privileged netlink/nftables self-test in a throw-away namespace
 #   5. fuzz smoke: each libFuzzer target for FUZZ_SECONDS (default 15)
 #   6. Debian packages: build both (scripts/package.sh, lintian errors fail), install them, start
@@ -67,15 +67,18 @@ set +e
 record integration $?
 set -e
 
-stage "portholed under ThreadSanitizer: 200 UEs over 2 event loops (many_ues.sh)"
+stage "portholed under ThreadSanitizer: 200 UEs over 2 event loops, a held loop (many_ues.sh, worker_loop_stalled.sh)"
 cmake --build build-tsan -j "$JOBS" --target portholed
 set +e
 # halt_on_error: a race report stops portholed, and the test fails on its exit.
-TSAN_OPTIONS=halt_on_error=1 PORTHOLED_WORKERS=2 PORTHOLED_BIN=$ROOT/build-tsan/src/cli/portholed \
-  PORTHOLE_BIN=$ROOT/build/src/cli/porthole PORTHOLECTL_BIN=$ROOT/build/src/cli/portholectl \
-  UESIM_BIN=$ROOT/build/src/sim/porthole-uesim SCRIPTS_DIR=$ROOT/scripts T_TIMEOUT=300 \
-  bash tests/integration/many_ues.sh
-record integration-tsan $?
+tsan_rc=0
+for t in many_ues worker_loop_stalled; do
+  TSAN_OPTIONS=halt_on_error=1 PORTHOLED_WORKERS=2 PORTHOLED_BIN=$ROOT/build-tsan/src/cli/portholed \
+    PORTHOLE_BIN=$ROOT/build/src/cli/porthole PORTHOLECTL_BIN=$ROOT/build/src/cli/portholectl \
+    UESIM_BIN=$ROOT/build/src/sim/porthole-uesim SCRIPTS_DIR=$ROOT/scripts T_TIMEOUT=300 \
+    bash "tests/integration/$t.sh" || tsan_rc=1
+done
+record integration-tsan $tsan_rc
 set -e
 
 if [ "$FUZZ_SECONDS" != 0 ] && [ -x scripts/fuzz.sh ]; then

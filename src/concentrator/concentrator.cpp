@@ -7,12 +7,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <fstream>
-#include <future>
 #include <iterator>
 #include <limits>
+#include <mutex>
 #include <sstream>
 
 #include "base/log.hpp"
@@ -45,6 +46,11 @@ constexpr int kConfigAttempts = 4;
 constexpr size_t kTunBufSize = 65536;
 // Packets and tasks in flight to one event loop from the others: 32 super-packets.
 constexpr size_t kInboxBytes = 2 * 1024 * 1024;
+// How long the primary waits for another loop to run a control task (status, sessions, kick,
+// reload, SIGUSR1) before it leaves that loop out. A loop turns at least every 0.5 s.
+constexpr auto kLoopAnswerLimit = std::chrono::seconds(2);
+// A loop that has not started a turn for this long gets no new connections.
+constexpr auto kLoopStale = std::chrono::seconds(1);
 
 void warn_if_forwarding_off(const ConcentratorOptions& opt) {
     auto check = [](const char* path, const char* name) {
@@ -293,20 +299,58 @@ void Concentrator::post_to(size_t index, std::function<void(Concentrator&)> task
     target->inbox_->post([target, task = std::move(task)] { task(*target); });
 }
 
-void Concentrator::on_every_loop(const std::function<void(Concentrator&)>& f) {
-    f(*this);
+std::vector<size_t> Concentrator::on_every_loop(std::function<void(Concentrator&)> f, Late late) {
+    // One call's state, shared with the task: the task runs f only while the call is not
+    // cancelled, under the mutex, so a caller that gave up never has f run after it returned.
+    struct Call {
+        std::mutex mu;
+        std::condition_variable cv;
+        bool done = false;
+        bool cancelled = false;
+    };
+    auto fn = std::make_shared<std::function<void(Concentrator&)>>(std::move(f));
+    (*fn)(*this);
+    std::vector<size_t> missing;
     for (auto& w : workers_) {
-        std::promise<void> done;
-        auto fut = done.get_future();
-        post_to(w->index_, [&f, &done](Concentrator& self) {
-            f(self);
-            done.set_value();
+        auto call = std::make_shared<Call>();
+        post_to(w->index_, [call, fn, late](Concentrator& self) {
+            std::lock_guard lock(call->mu);
+            if (call->cancelled && late == Late::cancel) return;
+            (*fn)(self);
+            call->done = true;
+            call->cv.notify_one();
         });
-        // A loop that has stopped (it failed; the process is stopping) runs no tasks any more:
-        // its inbox is drained here, which is safe once its thread is done with the object.
-        while (fut.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
-            if (w->exited_.load()) w->on_inbox();
+        const auto deadline = std::chrono::steady_clock::now() + kLoopAnswerLimit;
+        std::unique_lock lock(call->mu);
+        while (!call->done) {
+            // A loop that has stopped (it failed; the process is stopping) runs no tasks any
+            // more: its inbox is drained here, which is safe once its thread is done with it.
+            if (w->exited_.load()) {
+                lock.unlock();
+                w->on_inbox();
+                lock.lock();
+                continue;
+            }
+            const auto now = std::chrono::steady_clock::now();
+            if (now >= deadline) {
+                call->cancelled = true;
+                missing.push_back(w->index_);
+                log::warn("event loop {} did not answer within {} ms: left out (hung?)", w->index_,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(kLoopAnswerLimit)
+                              .count());
+                break;
+            }
+            call->cv.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(100)));
+        }
     }
+    return missing;
+}
+
+bool Concentrator::turning(size_t index, session::TimePoint now) const {
+    const Concentrator* loop = peers_[index];
+    if (loop == this) return true;
+    return now - session::TimePoint(session::Clock::duration(loop->last_turn_.load())) <=
+           kLoopStale;
 }
 
 void Concentrator::on_inbox() {
@@ -465,8 +509,13 @@ void Concentrator::accept_all(Listener& listener) {
         }
         ++shared_->connections;  // here, so that a burst handed to other loops cannot overshoot
         // The loops take new connections in turn; the handshake and the session run there.
-        const size_t to = next_loop_;
-        next_loop_ = (next_loop_ + 1) % loops();
+        // A loop that has stopped turning (hung) is passed over; this one always turns.
+        size_t to = next_loop_;
+        const auto now = Clock::now();
+        for (size_t tries = 0; tries < loops() && !turning(to, now); ++tries)
+            to = (to + 1) % loops();
+        if (!turning(to, now)) to = index_;
+        next_loop_ = (to + 1) % loops();
         if (to == index_) {
             take_connection(std::move(*fd), peer);
             continue;
@@ -948,7 +997,9 @@ control::StatusReport Concentrator::local_report() const {
 
 control::StatusReport Concentrator::status_report() {
     control::StatusReport r;
-    on_every_loop([&r](Concentrator& l) { control::add_report(r, l.local_report()); });
+    auto missing =
+        on_every_loop([&r](Concentrator& l) { control::add_report(r, l.local_report()); });
+    r.unresponsive_loops.assign(missing.begin(), missing.end());
     r.version = std::string(control::porthole_version());
     r.start_unix =
         std::chrono::duration_cast<std::chrono::seconds>(started_wall_.time_since_epoch()).count();
@@ -959,10 +1010,11 @@ control::StatusReport Concentrator::status_report() {
     return r;
 }
 
-std::vector<control::SessionInfo> Concentrator::session_infos() {
+std::vector<control::SessionInfo> Concentrator::session_infos(std::vector<uint64_t>& missing) {
     std::vector<control::SessionInfo> out;
     out.reserve(shared_->connections.load());
-    on_every_loop([&out](Concentrator& l) { l.local_session_infos(out); });
+    auto late = on_every_loop([&out](Concentrator& l) { l.local_session_infos(out); });
+    missing.assign(late.begin(), late.end());
     std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.id < y.id; });
     return out;
 }
@@ -1008,7 +1060,11 @@ std::string Concentrator::handle_control(std::string_view request) {
     }
     std::string_view cmd = words.empty() ? std::string_view() : words[0];
     if (cmd == "status" && words.size() == 1) return control::status_json(status_report());
-    if (cmd == "sessions" && words.size() == 1) return control::sessions_json(session_infos());
+    if (cmd == "sessions" && words.size() == 1) {
+        std::vector<uint64_t> missing;
+        auto infos = session_infos(missing);
+        return control::sessions_json(infos, missing);
+    }
     if (cmd == "kick" && (words.size() == 2 || words.size() == 3)) {
         std::string identity(words[1]);
         std::optional<session::SessionId> id;
@@ -1031,9 +1087,13 @@ std::string Concentrator::handle_control(std::string_view request) {
                 conn->close(CloseReason::admin, reason);
                 kicked = true;
             };
-            on_every_loop([&](Concentrator& l) {
+            auto missing = on_every_loop([&](Concentrator& l) {
                 if (l.index_ == owner_of(*id)) kick(l);
             });
+            if (!missing.empty())
+                return control::error_json(
+                    fmt::format("session {} [{}]: its event loop ({}) is not answering; try again",
+                                *id, identity, owner_of(*id)));
         }
         if (!kicked)
             return control::error_json(fmt::format("no session for identity '{}'", identity));

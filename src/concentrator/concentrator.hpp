@@ -121,7 +121,8 @@ public:
     // The primary answers for every loop (it asks the workers and waits).
     std::string handle_control(std::string_view request);
     [[nodiscard]] control::StatusReport status_report();
-    [[nodiscard]] std::vector<control::SessionInfo> session_infos();
+    // Every loop's sessions; `missing` gets the loops that did not answer in time.
+    [[nodiscard]] std::vector<control::SessionInfo> session_infos(std::vector<uint64_t>& missing);
     // Event loops (1 + worker threads).
     [[nodiscard]] size_t loops() const { return peers_.size(); }
 
@@ -185,9 +186,18 @@ private:
     [[nodiscard]] size_t owner_of(session::SessionId id) const { return (id - 1) % peers_.size(); }
     // Runs task on loop `index` (here and now when that is this loop).
     void post_to(size_t index, std::function<void(Concentrator&)> task);
-    // Primary: runs f on every loop in turn, waiting for each (a loop that has stopped running
-    // has its inbox drained by the caller).
-    void on_every_loop(const std::function<void(Concentrator&)>& f);
+    // Primary: runs f here, then on every other loop in turn, waiting for each at most
+    // kLoopAnswerLimit (a loop that has stopped running has its inbox drained by the caller).
+    // A loop that has not run f by then is left out: f is cancelled there, so it may refer to
+    // the caller's stack (with Late::still_run it runs when that loop turns again, and then must
+    // own everything it uses). Returns the loops that did not answer in time: a hung loop
+    // cannot freeze the control plane, the primary's UEs or its watchdog keep-alives.
+    enum class Late { cancel, still_run };
+    std::vector<size_t> on_every_loop(std::function<void(Concentrator&)> f,
+                                      Late late = Late::cancel);
+    // Whether loop `index` started a turn within kLoopStale (the primary deals new connections
+    // only to loops that do).
+    [[nodiscard]] bool turning(size_t index, session::TimePoint now) const;
     // A packet for a session that is not on this loop: to its owner, if any has it.
     void hand_off(const IpAddress& dst, std::span<const std::byte> pkt,
                   const packet::OffloadHeader& meta);
@@ -196,7 +206,13 @@ private:
     void local_session_infos(std::vector<control::SessionInfo>& out) const;
     void log_local_status(session::DropCounters& total, size_t& established) const;
     // A reload's result, carried to a worker.
-    void adopt(const Concentrator& primary);
+    struct Adopted {
+        tls::TlsContext tls;
+        DecoyWeb decoy;
+        session::ForwardPolicy policy;
+        ConcentratorOptions opt;
+    };
+    void adopt(const Adopted& reloaded);
     void accept_all(Listener& listener);
     // A connection accepted by the primary, for this loop: TLS, then the session, live here.
     void take_connection(Fd fd, const Endpoint& peer);

@@ -281,14 +281,23 @@ Result<std::string> Concentrator::reload(const ConcentratorOptions& fresh) {
         next.metrics_listen = opt_.metrics_listen;
     }
     opt_ = std::move(next);
-    // The other event loops take the same (each in its own thread; this one waits for them).
-    on_every_loop([this](Concentrator& l) {
-        if (&l != this) l.adopt(*this);
-    });
+    // The other event loops take the same, each in its own thread. A copy travels with the
+    // task: a loop that does not answer in time (hung?) takes it when it turns again.
+    auto copy = std::make_shared<const Adopted>(Adopted{tls_.share(), decoy_, policy_, opt_});
+    auto late = on_every_loop(
+        [copy, this](Concentrator& l) {
+            if (&l != this) l.adopt(*copy);
+        },
+        Late::still_run);
 
     std::string summary = fmt::format("{}", changed.front());
     for (size_t i = 1; i < changed.size(); ++i)
         summary += "; " + changed[i];
+    for (size_t loop : late)
+        summary += fmt::format(
+            "; event loop {} is not answering: it takes the new configuration "
+            "when it turns again",
+            loop);
     if (!need_restart.empty()) {
         std::string names;
         for (const auto& n : need_restart)
@@ -298,11 +307,11 @@ Result<std::string> Concentrator::reload(const ConcentratorOptions& fresh) {
     return summary;
 }
 
-void Concentrator::adopt(const Concentrator& primary) {
-    tls_ = primary.tls_.share();
-    decoy_ = primary.decoy_;
-    policy_ = primary.policy_;
-    opt_ = primary.opt_;
+void Concentrator::adopt(const Adopted& reloaded) {
+    tls_ = reloaded.tls.share();
+    decoy_ = reloaded.decoy;
+    policy_ = reloaded.policy;
+    opt_ = reloaded.opt;
 }
 
 }  // namespace porthole::concentrator

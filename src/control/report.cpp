@@ -100,11 +100,13 @@ std::string status_json(const StatusReport& r) {
               {"kicked", r.kicked},
               {"queue_delay", std::move(qd)},
               {"event_loops", r.event_loops},
-              {"handed_off", r.handed_off}};
+              {"handed_off", r.handed_off},
+              {"unresponsive_loops", r.unresponsive_loops}};
     return dump(j);
 }
 
-std::string sessions_json(const std::vector<SessionInfo>& sessions) {
+std::string sessions_json(const std::vector<SessionInfo>& sessions,
+                          const std::vector<uint64_t>& unresponsive_loops) {
     json list = json::array();
     for (const auto& s : sessions) {
         json j = {{"id", s.id},
@@ -122,7 +124,9 @@ std::string sessions_json(const std::vector<SessionInfo>& sessions) {
                   {"queued_bytes", s.queued_bytes}};
         list.push_back(std::move(j));
     }
-    return dump(json{{"sessions", std::move(list)}});
+    json j{{"sessions", std::move(list)}};
+    if (!unresponsive_loops.empty()) j["unresponsive_loops"] = unresponsive_loops;
+    return dump(j);
 }
 
 std::string error_json(std::string_view text) {
@@ -184,6 +188,10 @@ std::string prometheus_text(const StatusReport& r) {
     metric("porthole_sessions_kicked_total", "counter", "Sessions ended by portholectl kick.",
            r.kicked);
     metric("porthole_event_loops", "gauge", "Event loops (threads) serving UEs.", r.event_loops);
+    metric("porthole_event_loops_unresponsive", "gauge",
+           "Event loops that did not answer this scrape within 2 s (hung?); their counters are "
+           "missing from it.",
+           r.unresponsive_loops.size());
     metric("porthole_handed_off_packets_total", "counter",
            "Packets that arrived on one event loop's TUN queue (or from a UE) for a session of "
            "another loop, and were passed to it.",
@@ -241,6 +249,18 @@ std::string nonzero_list(const json& obj, std::string_view skip = {}) {
     return out.empty() ? "none" : out;
 }
 
+// "; loop 1 not answering" / "; loops 1, 3 not answering" from "unresponsive_loops"; empty when
+// every loop answered.
+std::string unresponsive_note(const json& j) {
+    auto it = j.find("unresponsive_loops");
+    if (it == j.end() || !it->is_array() || it->empty()) return {};
+    std::string list;
+    for (const auto& v : *it)
+        if (v.is_number_unsigned())
+            list += fmt::format("{}{}", list.empty() ? "" : ", ", v.get<uint64_t>());
+    return fmt::format("; {} {} not answering", it->size() == 1 ? "loop" : "loops", list);
+}
+
 std::string traffic_text(const json& t, const char* dir) {
     const json& d = sub(t, dir);
     return fmt::format("{} packets, {}", u64(d, "packets"), format_bytes(u64(d, "bytes")));
@@ -277,8 +297,9 @@ Result<std::string> status_table(std::string_view text) {
     const json& rc = sub(j, "reconnects");
     row("reconnects", fmt::format("resumed {}, replaced {}, kicked {}", u64(rc, "resumed"),
                                   u64(rc, "replaced"), u64(j, "kicked")));
-    row("event loops", fmt::format("{} ({} packets handed from one to another)",
-                                   u64(j, "event_loops"), u64(j, "handed_off")));
+    row("event loops",
+        fmt::format("{} ({} packets handed from one to another){}", u64(j, "event_loops"),
+                    u64(j, "handed_off"), unresponsive_note(j)));
     const json& qd = sub(j, "queue_delay");
     uint64_t n = u64(qd, "count");
     if (n == 0) {
@@ -333,6 +354,8 @@ Result<std::string> sessions_table(std::string_view text) {
         out += line + "\n";
     }
     if (rows.size() == 1) out += "(no sessions)\n";
+    if (auto note = unresponsive_note(j); !note.empty())
+        out += fmt::format("incomplete{}: their sessions are not listed\n", note);
     return out;
 }
 

@@ -15,8 +15,10 @@ namespace porthole::control {
 
 // {"version":..., "uptime_s":..., "sessions":..., "handshakes":{...}, ...} + '\n'
 std::string status_json(const StatusReport& report);
-// {"sessions":[{...}, ...]} + '\n'
-std::string sessions_json(const std::vector<SessionInfo>& sessions);
+// {"sessions":[{...}, ...]} + '\n'; with "unresponsive_loops":[N, ...] when some event loops did
+// not answer (their sessions are missing from the list).
+std::string sessions_json(const std::vector<SessionInfo>& sessions,
+                          const std::vector<uint64_t>& unresponsive_loops = {});
 // {"error":"TEXT"} + '\n'
 std::string error_json(std::string_view text);
 // {"ok":true, "message":"TEXT"} + '\n'

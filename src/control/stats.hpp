@@ -148,6 +148,8 @@ struct StatusReport {
     DelayHistogram queue_delay;
     uint64_t event_loops = 1;
     uint64_t handed_off = 0;  // packets one event loop passed to another (docs/architecture.md)
+    // Event loops that did not answer this report in time (hung?): their counters are missing.
+    std::vector<uint64_t> unresponsive_loops;
 };
 
 // Adds the counters of `part` (one event loop's) to `total`; the process-wide fields (version,

@@ -171,6 +171,37 @@ TEST_CASE("control: sessions JSON, invalid UTF-8 in an identity does not throw")
     CHECK(json::parse(error_json("no \"such\" thing"))["error"] == "no \"such\" thing");
 }
 
+TEST_CASE("control: event loops that did not answer are named in every reply") {
+    StatusReport r = sample_report();
+    CHECK(json::parse(status_json(r))["unresponsive_loops"].empty());
+    auto complete = status_table(status_json(r));
+    REQUIRE(complete);
+    CHECK(complete->find("not answering") == std::string::npos);
+    CHECK(prometheus_text(r).find("\nporthole_event_loops_unresponsive 0\n") != std::string::npos);
+
+    r.unresponsive_loops = {1};
+    json j = json::parse(status_json(r));
+    CHECK(j["unresponsive_loops"] == json::array({1}));
+    auto one = status_table(status_json(r));
+    REQUIRE(one);
+    CHECK(one->find("2 (7 packets handed from one to another); loop 1 not answering") !=
+          std::string::npos);
+    CHECK(prometheus_text(r).find("\nporthole_event_loops_unresponsive 1\n") != std::string::npos);
+    r.unresponsive_loops = {1, 3};
+    CHECK(status_table(status_json(r))->find("; loops 1, 3 not answering") != std::string::npos);
+
+    SessionInfo s;
+    s.id = 2;
+    s.state = "established";
+    CHECK_FALSE(json::parse(sessions_json({s})).contains("unresponsive_loops"));
+    CHECK(sessions_table(sessions_json({s}))->find("incomplete") == std::string::npos);
+    auto partial = sessions_table(sessions_json({s}, {3}));
+    REQUIRE(partial);
+    CHECK(partial->find("incomplete; loop 3 not answering: their sessions are not listed") !=
+          std::string::npos);
+    CHECK(partial->find("2   -") != std::string::npos);
+}
+
 TEST_CASE("control: the Prometheus page is well-formed") {
     std::string text = prometheus_text(sample_report());
     auto m = samples(text);
