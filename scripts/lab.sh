@@ -378,25 +378,58 @@ lab_check() {
   return 1
 }
 
+# probe_blocked COUNTER SCRIPT: runs the probe SCRIPT (bash; exit 0 = it got through) in its own
+# process group; 0 = blocked, 1 = it got through. A probe that fails is blocked. Rather than wait
+# out the probe's own timeout (1-3 s each; most of what `up` took), once the firewall's drop
+# COUNTER has counted the probe and 0.3 s more passed without an answer, the probe is stopped and
+# counts as blocked: the firewall provably dropped it, and drops every later packet of it too.
+probe_blocked() {
+  local counter=$1 script=$2 before pid i
+  before=$(fw_counter_packets "$counter")
+  setsid bash -c "$script" </dev/null >/dev/null 2>&1 &
+  pid=$!
+  for ((i = 0; i < 200; i++)); do # bounded: 10 s (every probe has a shorter timeout)
+    if ! pid_alive "$pid"; then
+      if wait "$pid"; then return 1; fi
+      return 0
+    fi
+    if (($(fw_counter_packets "$counter") > before)); then
+      sleep 0.3
+      if ! pid_alive "$pid"; then
+        if wait "$pid"; then return 1; fi
+        return 0
+      fi
+      kill_pid_tree "$pid" 1
+      return 0
+    fi
+    sleep 0.05
+  done
+  kill_pid_tree "$pid" 1
+  return 0
+}
+
 # check_family 4|6 OPNET CONC COUNTER-SUFFIX: the probes of `check` for one address family.
 check_family() {
   local fam=$1 opnet=$2 conc=$3 sfx=$4 before after port icmp=ICMP
   [[ $fam == 6 ]] && icmp=ICMP6
   before=$(fw_counter_packets "drop${sfx}_icmp")
-  if ping_ok "$NS_UE" "$opnet" 1; then check_line FAIL "$(probe "$icmp" "$opnet" "answered (should be blocked)")"
+  if ! probe_blocked "drop${sfx}_icmp" "timeout 5 ip netns exec '$NS_UE' ping -n -q -c 1 -W 1 '$opnet'"; then
+    check_line FAIL "$(probe "$icmp" "$opnet" "answered (should be blocked)")"
   else
     after=$(fw_counter_packets "drop${sfx}_icmp")
     check_line ok "$(probe "$icmp" "$opnet" "blocked (fw drop${sfx}_icmp +$((after - before)))")"
   fi
   before=$(fw_counter_packets "drop${sfx}_udp")
-  if udp_echo "$NS_UE" "$opnet" 7 "lab-check" >/dev/null; then check_line FAIL "$(probe UDP "$opnet:7" "echoed (should be blocked)")"
+  if ! probe_blocked "drop${sfx}_udp" "[[ \$(printf 'lab-check\n' | timeout 6 ip netns exec '$NS_UE' socat -t 3 -T 3 - '$(socat_addr UDP "$opnet" 7)') == lab-check ]]"; then
+    check_line FAIL "$(probe UDP "$opnet:7" "echoed (should be blocked)")"
   else
     after=$(fw_counter_packets "drop${sfx}_udp")
     check_line ok "$(probe UDP "$opnet:7" "no echo (fw drop${sfx}_udp +$((after - before)))")"
   fi
   for port in 5001 80; do
     before=$(fw_counter_packets "drop${sfx}_tcp")
-    if tcp_connect "$NS_UE" "$opnet" "$port" 2; then check_line FAIL "$(probe TCP "$opnet:$port" "connected (should be blocked)")"
+    if ! probe_blocked "drop${sfx}_tcp" "timeout 5 ip netns exec '$NS_UE' socat -u /dev/null '$(socat_addr TCP "$opnet" "$port"),connect-timeout=2'"; then
+      check_line FAIL "$(probe TCP "$opnet:$port" "connected (should be blocked)")"
     else
       after=$(fw_counter_packets "drop${sfx}_tcp")
       check_line ok "$(probe TCP "$opnet:$port" "blocked (fw drop${sfx}_tcp +$((after - before)))")"
@@ -475,14 +508,16 @@ check_proxy_family() {
     wait_listen_on "$NS_CONC" t "$conc" 443 5 || true
   fi
   before=$(fw_counter_packets "drop${sfx}_tcp")
-  if tcp_connect "$NS_UE" "$conc" 443 2; then check_line FAIL "$(probe TCP "$bind:443" "connected directly (should be blocked)")"
+  if ! probe_blocked "drop${sfx}_tcp" "timeout 5 ip netns exec '$NS_UE' socat -u /dev/null '$(socat_addr TCP "$conc" 443),connect-timeout=2'"; then
+    check_line FAIL "$(probe TCP "$bind:443" "connected directly (should be blocked)")"
   else
     after=$(fw_counter_packets "drop${sfx}_tcp")
     if ((after > before)); then check_line ok "$(probe TCP "$bind:443" "direct: blocked (fw drop${sfx}_tcp +$((after - before)))")"
     else check_line FAIL "$(probe TCP "$bind:443" "direct: failed but fw drop${sfx}_tcp did not count it")"; fi
   fi
   before=$(fw_counter_packets "drop${sfx}_udp")
-  if udp_echo "$NS_UE" "$opnet" 7 "lab-check" >/dev/null; then check_line FAIL "$(probe UDP "$opbind:7" "echoed (should be blocked)")"
+  if ! probe_blocked "drop${sfx}_udp" "[[ \$(printf 'lab-check\n' | timeout 6 ip netns exec '$NS_UE' socat -t 3 -T 3 - '$(socat_addr UDP "$opnet" 7)') == lab-check ]]"; then
+    check_line FAIL "$(probe UDP "$opbind:7" "echoed (should be blocked)")"
   else
     after=$(fw_counter_packets "drop${sfx}_udp")
     check_line ok "$(probe UDP "$opbind:7" "no echo (fw drop${sfx}_udp +$((after - before)))")"

@@ -19,7 +19,7 @@ JOBS=${JOBS:-$(nproc)}
 FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 PACKAGES=${PACKAGES:-1}
 
-stage() { printf '\n=== %s\n' "$*"; }
+stage() { printf '\n=== %s (%s UTC)\n' "$*" "$(date -u +%T)"; }
 passed=0
 failed=0
 failures=()
