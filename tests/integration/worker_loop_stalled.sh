@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # One of portholed's two event loops stops turning (a hung loop): its thread is held in a ptrace
-# stop for 6 s, the rest of the process runs on. Under a fake systemd (NOTIFY_SOCKET,
+# stop for 10 s, the rest of the process runs on. Under a fake systemd (NOTIFY_SOCKET,
 # WATCHDOG_USEC=1 s):
 #   - portholed stops its watchdog keep-alives while the loop is held and says which loop;
 #     they resume once it turns again (systemd would have restarted the service instead);
 #   - portholectl status and sessions still answer, within the 2 s a loop is waited for, and
 #     say that loop 1 is not answering; a kick of a session on that loop is refused clearly;
-#   - a UE that connects meanwhile is given to the loop that turns (its session id is odd:
-#     session ids carry their loop), gets its address and pings through the tunnel (but for the
-#     first reply of the flow, which the kernel may put on the held loop's TUN queue);
+#   - UEs that connect meanwhile (6 simulated, then a real one) are all given to the loop that
+#     turns (their session ids are odd: session ids carry their loop); the real one gets its
+#     address and pings through the tunnel (but for the first reply of the flow, which the
+#     kernel may put on the held loop's TUN queue);
 #   - once the loop turns again, status is complete, and a reload reaches both loops.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_binaries
 require_tool python3
+[[ -n ${UESIM_BIN:-} && -x $UESIM_BIN ]] || fail "UESIM_BIN not set or not executable ('${UESIM_BIN:-}')"
 t_setup
 make_pki
-STALL_S=6
+STALL_S=10
 
 # --- a fake systemd: logs each notification with CLOCK_MONOTONIC seconds ---
 NOTIFY_LOG=$T_TMP/notify.log
@@ -88,7 +90,20 @@ check "status says loop 1 is not answering" grep -q "event loops  2 (.*); loop 1
 sessions=$(portholectl_cmd sessions)
 check "sessions says its list is incomplete" grep -q "incomplete; loop 1 not answering" <<<"$sessions"
 
-# A UE connecting now is dealt to the loop that turns.
+# Connections arriving now are all dealt to the loop that turns (round robin would give every
+# other one to the held loop, where its handshake would wait): 6 simulated UEs, then a real one.
+bg_in "$NS_UE" "$T_TMP/uesim.log" "$UESIM_BIN" --server "$CONC_ADDR:443" --ca "$PKI/ca.pem" \
+  --mint-ca-cert "$PKI/ca.pem" --mint-ca-key "$PKI/ca.key" --identity-prefix held \
+  --sessions 6 --connect-rate 100 --hold 1 --duration 20
+SIM_PID=$LAST_PID
+wait "$SIM_PID"
+sim_rc=$?
+check "6 simulated UEs connected and closed during the stall (uesim exit $sim_rc)" test "$sim_rc" -eq 0
+held_ids=$(sed -n 's/.*session \([0-9]*\) \[held-[0-9]*\]: assigned.*/\1/p' "$PORTHOLED_LOG" | tr '\n' ' ')
+n_held=$(wc -w <<<"$held_ids")
+n_odd=0
+for id in $held_ids; do ((id % 2 == 1)) && n_odd=$((n_odd + 1)); done
+check "all 6 on loop 0 (odd session ids: $held_ids)" test "$n_held" -eq 6 -a "$n_odd" -eq 6
 start_porthole ue1
 addr=$(ue_tun_addr)
 check "the UE got an address during the stall ($addr)" test -n "$addr"
@@ -101,6 +116,7 @@ ping_summary "$NS_UE" "$OPNET_ADDR" 6
 check "ping through the tunnel during the stall: at least 5/6 (got $PING_RX)" test "$PING_RX" -ge 5
 
 check "portholed says loop 1 has not turned" grep -q "event loop 1 has not turned for" "$PORTHOLED_LOG"
+check "all of the above happened while loop 1 was held" kill -0 "$HOLD_PID"
 
 wait "$HOLD_PID" 2>/dev/null
 released_at=$(awk '/ released$/ { print $1 }' "$T_TMP/hold.out")
