@@ -2,7 +2,7 @@
 # README's test command: installs Debian dependencies, builds, and runs every test suite:
 #   1. unit tests (doctest)                     build/
 #   2. unit tests under ASan + UBSan            build-asan/
-#      and the threaded ones (handshake threads, worker inbox) under ThreadSanitizer (clang)
+#      and the threaded ones (handshake threads, worker inbox, loop calls) under ThreadSanitizer
 #                                                                             build-tsan/
 #   3. namespace integration tests, run against the real binaries (as root); then many_ues.sh
 #      and worker_loop_stalled.sh once more with a ThreadSanitizer portholed on two event loops
@@ -57,7 +57,7 @@ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=cl
   -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
 cmake --build build-tsan -j "$JOBS" --target unit_tests
 set +e
-TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/unit_tests -tc="handshake pool*,worker inbox*"
+TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/unit_tests -tc="handshake pool*,worker inbox*,loop call*"
 record unit-tsan $?
 set -e
 

@@ -7,13 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <limits>
-#include <mutex>
 #include <sstream>
 
 #include "base/log.hpp"
@@ -300,47 +298,24 @@ void Concentrator::post_to(size_t index, std::function<void(Concentrator&)> task
 }
 
 std::vector<size_t> Concentrator::on_every_loop(std::function<void(Concentrator&)> f, Late late) {
-    // One call's state, shared with the task: the task runs f only while the call is not
-    // cancelled, under the mutex, so a caller that gave up never has f run after it returned.
-    struct Call {
-        std::mutex mu;
-        std::condition_variable cv;
-        bool done = false;
-        bool cancelled = false;
-    };
     auto fn = std::make_shared<std::function<void(Concentrator&)>>(std::move(f));
     (*fn)(*this);
     std::vector<size_t> missing;
     for (auto& w : workers_) {
-        auto call = std::make_shared<Call>();
-        post_to(w->index_, [call, fn, late](Concentrator& self) {
-            std::lock_guard lock(call->mu);
-            if (call->cancelled && late == Late::cancel) return;
-            (*fn)(self);
-            call->done = true;
-            call->cv.notify_one();
-        });
-        const auto deadline = std::chrono::steady_clock::now() + kLoopAnswerLimit;
-        std::unique_lock lock(call->mu);
-        while (!call->done) {
-            // A loop that has stopped (it failed; the process is stopping) runs no tasks any
-            // more: its inbox is drained here, which is safe once its thread is done with it.
-            if (w->exited_.load()) {
-                lock.unlock();
-                w->on_inbox();
-                lock.lock();
-                continue;
-            }
-            const auto now = std::chrono::steady_clock::now();
-            if (now >= deadline) {
-                call->cancelled = true;
-                missing.push_back(w->index_);
-                log::warn("event loop {} did not answer within {} ms: left out (hung?)", w->index_,
-                          std::chrono::duration_cast<std::chrono::milliseconds>(kLoopAnswerLimit)
-                              .count());
-                break;
-            }
-            call->cv.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(100)));
+        auto call = std::make_shared<LoopCall>(late);
+        post_to(w->index_, [call, fn](Concentrator& self) { call->run([&] { (*fn)(self); }); });
+        // A loop that has stopped (it failed; the process is stopping) runs no tasks any more:
+        // its inbox is drained here, which is safe once its thread is done with it.
+        auto drain_stopped = [loop = w.get()] {
+            if (!loop->exited_.load()) return false;
+            loop->on_inbox();
+            return true;
+        };
+        if (!call->wait(kLoopAnswerLimit, drain_stopped)) {
+            missing.push_back(w->index_);
+            log::warn(
+                "event loop {} did not answer within {} ms: left out (hung?)", w->index_,
+                std::chrono::duration_cast<std::chrono::milliseconds>(kLoopAnswerLimit).count());
         }
     }
     return missing;

@@ -43,6 +43,7 @@
 #include "concentrator/concentrator_options.hpp"
 #include "concentrator/decoy_web.hpp"
 #include "concentrator/handshake_pool.hpp"
+#include "concentrator/loop_call.hpp"
 #include "concentrator/ue_connection.hpp"
 #include "concentrator/worker_inbox.hpp"
 #include "control/stats.hpp"
@@ -192,7 +193,7 @@ private:
     // the caller's stack (with Late::still_run it runs when that loop turns again, and then must
     // own everything it uses). Returns the loops that did not answer in time: a hung loop
     // cannot freeze the control plane, the primary's UEs or its watchdog keep-alives.
-    enum class Late { cancel, still_run };
+    using Late = LoopCall::Late;
     std::vector<size_t> on_every_loop(std::function<void(Concentrator&)> f,
                                       Late late = Late::cancel);
     // Whether loop `index` started a turn within kLoopStale (the primary deals new connections
