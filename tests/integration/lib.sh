@@ -142,6 +142,53 @@ t_setup() {
   log "lab '$LAB_PREFIX' up"
 }
 
+# start_fake_systemd [--probe-on-ready ADDR]: a NOTIFY_SOCKET listener in conc (a stand-in for
+# systemd), started in the background; sets NOTIFY_SOCK and NOTIFY_LOG. Each line received is
+# logged as "<CLOCK_MONOTONIC seconds> <line>" (e.g. "60319.265 READY=1"). With
+# --probe-on-ready it connects to ADDR:443 the moment READY=1 arrives and logs
+# "<t> probe: connect ok" (or "... connect failed: why"). notify_count LINE: how many times
+# LINE arrived.
+NOTIFY_SOCK=""
+NOTIFY_LOG=""
+start_fake_systemd() {
+  local probe=""
+  [[ ${1:-} == --probe-on-ready ]] && probe=$2
+  NOTIFY_SOCK=$T_TMP/notify.sock
+  NOTIFY_LOG=$T_TMP/notify.log
+  cat >"$T_TMP/notify.py" <<'PY'
+import socket, sys, time
+sock_path, log_path, probe = sys.argv[1], sys.argv[2], sys.argv[3]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sock_path)
+s.settimeout(120)
+with open(log_path, "a", buffering=1) as log:
+    stamp = lambda text: log.write("%.3f %s\n" % (time.monotonic(), text))
+    while True:
+        try:
+            lines = s.recv(4096).decode(errors="replace").split("\n")
+        except socket.timeout:
+            break
+        for line in lines:
+            if line:
+                stamp(line)
+        if probe and "READY=1" in lines:
+            c = socket.socket(socket.AF_INET6 if ":" in probe else socket.AF_INET, socket.SOCK_STREAM)
+            c.settimeout(2)
+            try:
+                c.connect((probe, 443))
+                stamp("probe: connect ok")
+            except OSError as e:
+                stamp("probe: connect failed: %s" % e)
+            finally:
+                c.close()
+PY
+  bg_in "$NS_CONC" "$T_TMP/notify.out" python3 "$T_TMP/notify.py" "$NOTIFY_SOCK" "$NOTIFY_LOG" "$probe"
+  local _
+  for _ in $(seq 50); do [[ -S $NOTIFY_SOCK ]] && break; sleep 0.1; done
+  [[ -S $NOTIFY_SOCK ]] || fail "the fake systemd (notify listener) did not start"
+}
+notify_count() { grep -c -- " $1\$" "$NOTIFY_LOG" 2>/dev/null; }
+
 # make_pki: lab PKI into $T_TMP/pki; sets PKI.
 make_pki() {
   PKI=$T_TMP/pki

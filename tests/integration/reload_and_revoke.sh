@@ -28,47 +28,19 @@ check "porthole-ca: keys are 0600" test "$(stat -c %a "$PKI/ue1.key")" = 600
 check "porthole-ca: list shows 3 valid certificates" test "$(bash "$CA_SH" list "$PKI" | grep -c '^valid')" -eq 3
 check "porthole-ca: a second ue1 is refused while one is valid" ! bash "$CA_SH" ue "$PKI" ue1
 
-# --- a NOTIFY_SOCKET listener in conc: on READY=1 it connects to the listener at once ---
-NOTIFY_LOG=$T_TMP/notify.log
-cat >"$T_TMP/notify.py" <<EOF
-import socket, sys, time
-sock_path, log_path = sys.argv[1], sys.argv[2]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sock_path)
-s.settimeout(120)
-with open(log_path, "a", buffering=1) as log:
-    while True:
-        try:
-            msg = s.recv(4096).decode(errors="replace")
-        except socket.timeout:
-            break
-        for line in msg.split("\n"):
-            log.write(line + "\n")
-        if "READY=1" in msg.split("\n"):
-            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            c.settimeout(2)
-            try:
-                c.connect(("$CONC_ADDR", 443))
-                log.write("probe: connect ok\n")
-            except OSError as e:
-                log.write("probe: connect failed: %s\n" % e)
-            finally:
-                c.close()
-EOF
-bg_in "$NS_CONC" "$T_TMP/notify.out" python3 "$T_TMP/notify.py" "$T_TMP/notify.sock" "$NOTIFY_LOG"
-for _ in $(seq 50); do [[ -S $T_TMP/notify.sock ]] && break; sleep 0.1; done
-[[ -S $T_TMP/notify.sock ]] || fail "the notify listener did not start"
+# --- a fake systemd in conc: on READY=1 it connects to the listener at once ---
+start_fake_systemd --probe-on-ready "$CONC_ADDR"
 
-export NOTIFY_SOCKET=$T_TMP/notify.sock WATCHDOG_USEC=1000000
+export NOTIFY_SOCKET=$NOTIFY_SOCK WATCHDOG_USEC=1000000
 start_portholed --crl "$PKI/crl.pem"
 unset NOTIFY_SOCKET WATCHDOG_USEC
-wait_for_log "$NOTIFY_LOG" "^probe: " 10 || fail "no READY=1 within 10 s of 'listening on'"
+wait_for_log "$NOTIFY_LOG" " probe: " 10 || fail "no READY=1 within 10 s of 'listening on'"
 log "notify: $(tr '\n' ' ' <"$NOTIFY_LOG")"
-check "READY=1 arrived" grep -qx "READY=1" "$NOTIFY_LOG"
-check "the listener accepted a connection the moment READY=1 arrived" grep -qx "probe: connect ok" "$NOTIFY_LOG"
-wait_for_log "$NOTIFY_LOG" "^WATCHDOG=1" 5 || true
-check "WATCHDOG=1 sent (WATCHDOG_USEC set)" grep -qx "WATCHDOG=1" "$NOTIFY_LOG"
-check "STATUS= sent" grep -q "^STATUS=0 session" "$NOTIFY_LOG"
+check "READY=1 arrived" test "$(notify_count READY=1)" -ge 1
+check "the listener accepted a connection the moment READY=1 arrived" test "$(notify_count "probe: connect ok")" -eq 1
+wait_for_log "$NOTIFY_LOG" " WATCHDOG=1$" 5 || true
+check "WATCHDOG=1 sent (WATCHDOG_USEC set)" test "$(notify_count WATCHDOG=1)" -ge 1
+check "STATUS= sent" grep -q " STATUS=0 session" "$NOTIFY_LOG"
 
 # --- privileges after set-up ---
 st=/proc/$PORTHOLED_PID/status
@@ -83,8 +55,8 @@ check "portholed logs what it runs as" grep -q "running as uid=0.* caps=cap_net_
 # --- ue1 up, pinging through the reloads ---
 start_porthole ue1
 check "session lines carry sid= and identity=" grep -qE "session [0-9]+ \[ue1\]: assigned .* sid=[0-9]+ identity=ue1" "$PORTHOLED_LOG"
-wait_for_log "$NOTIFY_LOG" "^STATUS=1 session" 5 || true
-check "STATUS= follows the session count" grep -q "^STATUS=1 session" "$NOTIFY_LOG"
+wait_for_log "$NOTIFY_LOG" " STATUS=1 session" 5 || true
+check "STATUS= follows the session count" grep -q " STATUS=1 session" "$NOTIFY_LOG"
 start_pinger "$NS_UE" "$OPNET_ADDR" 0.2 60
 
 server_serial() {
@@ -100,8 +72,8 @@ bash "$CA_SH" server "$PKI" server --ip "$CONC_ADDR" >>"$T_TMP/ca.out" 2>&1 || f
 kill -HUP "$PORTHOLED_PID"
 wait_for_log "$PORTHOLED_LOG" "reload: " 10 "$PORTHOLED_PID" || fail "no 'reload:' line after SIGHUP"
 log "portholed: $(grep -m1 'reload: ' "$PORTHOLED_LOG")"
-check "RELOADING=1 then READY=1 again" grep -qx "RELOADING=1" "$NOTIFY_LOG"
-check "READY=1 twice (start, after the reload)" test "$(grep -cx 'READY=1' "$NOTIFY_LOG")" -eq 2
+check "RELOADING=1 then READY=1 again" test "$(notify_count RELOADING=1)" -ge 1
+check "READY=1 twice (start, after the reload)" test "$(notify_count READY=1)" -eq 2
 serial1=$(server_serial)
 check "a new connection sees the new certificate ($serial0 -> ${serial1:-none})" test -n "$serial1" -a "$serial1" != "$serial0"
 
@@ -146,6 +118,6 @@ start_porthole ue1
 check "ue1 (not revoked) still gets through" ping_ok "$NS_UE" "$OPNET_ADDR" 2
 
 stop_pid "$PORTHOLED_PID" TERM 10 || fail "portholed did not exit within 10 s of SIGTERM"
-check "STOPPING=1 at shutdown" grep -qx "STOPPING=1" "$NOTIFY_LOG"
+check "STOPPING=1 at shutdown" test "$(notify_count STOPPING=1)" -ge 1
 check "portholed exited 0 (rc $WAIT_RC)" test "$WAIT_RC" -eq 0
 finish

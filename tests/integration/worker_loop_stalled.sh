@@ -21,25 +21,8 @@ make_pki
 STALL_S=10
 
 # --- a fake systemd: logs each notification with CLOCK_MONOTONIC seconds ---
-NOTIFY_LOG=$T_TMP/notify.log
-cat >"$T_TMP/notify.py" <<'EOF'
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(90)
-with open(sys.argv[2], "a", buffering=1) as log:
-    while True:
-        try:
-            msg = s.recv(4096).decode(errors="replace")
-        except socket.timeout:
-            break
-        for line in msg.split("\n"):
-            if line:
-                log.write("%.3f %s\n" % (time.monotonic(), line))
-EOF
-bg_in "$NS_CONC" "$T_TMP/notify.out" python3 "$T_TMP/notify.py" "$T_TMP/notify.sock" "$NOTIFY_LOG"
-for _ in $(seq 50); do [[ -S $T_TMP/notify.sock ]] && break; sleep 0.1; done
-[[ -S $T_TMP/notify.sock ]] || fail "the notify listener did not start"
+# shellcheck disable=SC2119 # no options: no probe on READY=1
+start_fake_systemd
 
 # --- holds one thread (not the process) in a ptrace stop for N seconds ---
 cat >"$T_TMP/hold_thread.py" <<'EOF'
@@ -58,7 +41,7 @@ libc.ptrace(PTRACE_DETACH, tid, None, None)
 print("%.3f released" % time.monotonic(), flush=True)
 EOF
 
-export NOTIFY_SOCKET=$T_TMP/notify.sock WATCHDOG_USEC=1000000
+export NOTIFY_SOCKET=$NOTIFY_SOCK WATCHDOG_USEC=1000000
 start_portholed --workers 2
 unset NOTIFY_SOCKET WATCHDOG_USEC
 check "portholed runs 2 event loops" grep -q "2 event loops)" "$PORTHOLED_LOG"
