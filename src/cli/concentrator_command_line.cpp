@@ -42,6 +42,11 @@ void add_options(CLI::App& app, concentrator::ConcentratorOptions& o, RawOptions
                    "handshake (0: no resumption)")
         ->capture_default_str()
         ->check(CLI::Range(0, 604800));
+    app.add_option("--key-update-records", o.key_update_records,
+                   "TLS records each session sends under one key before it updates the key "
+                   "(TLS 1.3 KeyUpdate; a TLS 1.2 session reconnects instead)")
+        ->capture_default_str()
+        ->check(CLI::Range(tls::kMinKeyUpdateRecords, tls::kMaxKeyUpdateRecords));
     app.add_option("--pool", raw.pool,
                    "IPv4 pool for UEs (CIDR); its first host is the concentrator's");
     app.add_option("--pool6", raw.pool6, "IPv6 pool for UEs (CIDR)");

@@ -46,6 +46,12 @@ int main(int argc, char** argv) {
     connect->add_option("--key", o.key_file, "This UE's private key (PEM)")->required();
     connect->add_option("--tls-min", tls_min, "Oldest TLS version accepted: 1.3 or 1.2")
         ->capture_default_str();
+    connect
+        ->add_option("--key-update-records", o.key_update_records,
+                     "TLS records sent under one key before the key is updated (TLS 1.3 "
+                     "KeyUpdate; a TLS 1.2 session reconnects instead)")
+        ->capture_default_str()
+        ->check(CLI::Range(tls::kMinKeyUpdateRecords, tls::kMaxKeyUpdateRecords));
     connect->add_option("--tun-name", o.tun_name, "Name of the TUN device")->capture_default_str();
     connect
         ->add_option("--connect-timeout", connect_timeout,

@@ -20,6 +20,7 @@ struct ClientOptions {
     std::string server_name;  // SNI and the name verified in its certificate (default: host)
     std::string ca_file, cert_file, key_file;
     tls::TlsVersion tls_min = tls::TlsVersion::v1_3;
+    uint64_t key_update_records = tls::kDefaultKeyUpdateRecords;  // per key, then a KeyUpdate
     std::string tun_name = "porthole0";
     std::chrono::seconds connect_timeout{10};
     unsigned dead_after_missed = 3;

@@ -96,8 +96,8 @@ Result<void> TunnelClient::run() {
     peer_ = *ep;
     if (opt_.server_name.empty()) opt_.server_name = opt_.server_host;
 
-    auto ctx = tls::TlsContext::client(
-        {opt_.ca_file, opt_.cert_file, opt_.key_file, opt_.server_name, opt_.tls_min});
+    auto ctx = tls::TlsContext::client({opt_.ca_file, opt_.cert_file, opt_.key_file,
+                                        opt_.server_name, opt_.tls_min, opt_.key_update_records});
     if (!ctx) return ctx.error();
     tls_ctx_.emplace(std::move(*ctx));
 
@@ -145,6 +145,7 @@ Result<void> TunnelClient::run_session() {
     // Fresh per-connection state. Whatever was queued for the old connection is dropped: its
     // head envelope may be half-sent, and its packets are stale by now.
     keep_ticket();
+    if (tls_) ended_key_updates_ += tls_->key_updates();
     tls_.reset();
     if (socket_) loop_->remove(socket_.get());
     socket_.reset();
@@ -749,6 +750,7 @@ ClientStatus TunnelClient::status() const {
     s.bytes_down = bytes_down_;
     s.packets_down = packets_down_;
     s.reconnects = reconnects_;
+    s.key_updates = ended_key_updates_ + (tls_ ? tls_->key_updates() : 0);
     s.refused = refused_;
     s.last_error = last_error_;
     if (auto rtt = core_.last_rtt())

@@ -124,6 +124,7 @@ private:
     const char* state_ = "connecting";
     int64_t state_since_ = 0, up_since_ = 0;  // unix seconds
     uint64_t reconnects_ = 0;
+    uint64_t ended_key_updates_ = 0;  // TLS KeyUpdates sent on earlier connections
     std::string last_error_;
     uint64_t bytes_up_ = 0, packets_up_ = 0, bytes_down_ = 0, packets_down_ = 0;
     uint64_t refused_ = 0;  // answered "administratively prohibited" (family without address)

@@ -76,8 +76,7 @@ Result<std::unique_ptr<Concentrator>> Concentrator::create(const ConcentratorOpt
             "handshake-threads needs workers 1 (with more event loops, each runs its own "
             "handshakes)");
 
-    auto tls = tls::TlsContext::server({opt.cert_file, opt.key_file, opt.client_ca_file,
-                                        opt.tls_min, opt.crl_file, opt.ticket_lifetime});
+    auto tls = tls::TlsContext::server(server_tls_config(opt));
     if (!tls) return tls.error();
     auto loop = net::EventLoop::create();
     if (!loop) return loop.error();
@@ -771,6 +770,7 @@ void Concentrator::reap() {
         if (it == conns_.end()) continue;
         // Its counters join those of the concentrator's past sessions.
         ended_traffic_.add(it->second->traffic());
+        ended_key_updates_ += it->second->key_updates();
         const auto& d = it->second->core().drops();
         ended_drops_.add(d);
         conns_.erase(it);
@@ -954,11 +954,13 @@ control::StatusReport Concentrator::local_report() const {
     r.connections = conns_.size();
     r.handshakes = handshakes_;
     r.traffic = ended_traffic_;
+    r.key_updates = ended_key_updates_;
     r.drops = drops_;
     r.drops.add(ended_drops_);
     for (const auto& [id, c] : conns_) {
         if (c->established() && c->live()) ++r.sessions;
         r.traffic.add(c->traffic());
+        r.key_updates += c->key_updates();
         const auto& d = c->core().drops();
         r.drops.add(d);
     }

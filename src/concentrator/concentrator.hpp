@@ -278,6 +278,7 @@ private:
     // Statistics: counters of ended connections are added here when they are reaped.
     control::HandshakeCounters handshakes_;
     control::Traffic ended_traffic_;
+    uint64_t ended_key_updates_ = 0;
     session::DropCounters ended_drops_;
     uint64_t resumed_ = 0, replaced_ = 0, kicked_ = 0;
     control::DelayHistogram queue_delay_;

@@ -22,6 +22,7 @@ struct ConcentratorOptions {
     std::string crl_file;  // empty: no revocation list
     tls::TlsVersion tls_min = tls::TlsVersion::v1_3;
     std::chrono::seconds ticket_lifetime = tls::kDefaultTicketLifetime;  // 0: no resumption
+    uint64_t key_update_records = tls::kDefaultKeyUpdateRecords;  // per key, then a KeyUpdate
     std::optional<Prefix> pool4;  // the concentrator's TUN takes the first host address
     std::optional<Prefix> pool6;
     std::vector<Prefix> push_routes;  // empty: full tunnel
@@ -53,6 +54,12 @@ struct ConcentratorOptions {
     std::optional<Endpoint> metrics_listen;  // Prometheus text endpoint (absent: none)
     log::Level log_level = log::Level::info;
 };
+
+// The TLS part of the options, for TlsContext::server() (at start and at every reload).
+inline tls::ServerConfig server_tls_config(const ConcentratorOptions& o) {
+    return {o.cert_file, o.key_file,        o.client_ca_file,    o.tls_min,
+            o.crl_file,  o.ticket_lifetime, o.key_update_records};
+}
 
 // Handshake threads for a machine with `cpus` CPUs: one per CPU but the event loop's when there
 // are 4 or more (at most 16); none below that. On the 2-vCPU lab, two threads cost ~20 % more

@@ -108,8 +108,7 @@ Result<std::string> Concentrator::reload(const ConcentratorOptions& fresh) {
             make_error("max-envelope {} is smaller than mtu {} + 3", fresh.max_envelope, opt_.mtu));
     // A new context starts with an empty session cache: tickets issued before the reload are
     // not taken any more, so every UE's certificate is checked again (against a new CRL too).
-    auto tls = tls::TlsContext::server({fresh.cert_file, fresh.key_file, fresh.client_ca_file,
-                                        fresh.tls_min, fresh.crl_file, fresh.ticket_lifetime});
+    auto tls = tls::TlsContext::server(server_tls_config(fresh));
     if (!tls) return refuse(tls.error());
 
     std::optional<DecoyWeb> decoy;
@@ -241,6 +240,7 @@ Result<std::string> Concentrator::reload(const ConcentratorOptions& fresh) {
     note("max-sessions", opt_.max_sessions, fresh.max_sessions);
     note("handshake-timeout", opt_.handshake_timeout.count(), fresh.handshake_timeout.count());
     note("ticket-lifetime", opt_.ticket_lifetime.count(), fresh.ticket_lifetime.count());
+    note("key-update-records", opt_.key_update_records, fresh.key_update_records);
     note("keepalive", opt_.keepalive_s, fresh.keepalive_s);
     note("dead-after-missed", opt_.dead_after_missed, fresh.dead_after_missed);
     note("session-queue-bytes", opt_.session_queue_bytes, fresh.session_queue_bytes);

@@ -91,6 +91,8 @@ public:
 
     // Statistics (portholectl sessions, metrics).
     [[nodiscard]] const control::Traffic& traffic() const { return traffic_; }
+    // TLS KeyUpdates this connection sent (its sending key renewed every key-update-records).
+    [[nodiscard]] uint64_t key_updates() const { return tls_.key_updates(); }
     [[nodiscard]] session::TimePoint accepted() const { return accepted_; }
     [[nodiscard]] uint64_t queue_delay_us() const { return qdelay_avg_us_; }
     [[nodiscard]] size_t queued_bytes() { return lanes_.realtime().size() + lanes_.bulk().size(); }

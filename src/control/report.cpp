@@ -94,6 +94,7 @@ std::string status_json(const StatusReport& r) {
               {"handshakes_failed", r.handshakes.failed()},
               {"tls_handshakes",
                {{"full", r.handshakes.tls_full()}, {"resumed", r.handshakes.tls_resumed()}}},
+              {"tls_key_updates", r.key_updates},
               {"traffic", traffic_json(r.traffic)},
               {"drops", drops_json(r.drops)},
               {"reconnects", {{"resumed", r.resumed}, {"replaced", r.replaced}}},
@@ -168,6 +169,10 @@ std::string prometheus_text(const StatusReport& r) {
         fmt::format("porthole_tls_handshakes_total{{kind=\"full\"}} {}\n", r.handshakes.tls_full());
     out += fmt::format("porthole_tls_handshakes_total{{kind=\"resumed\"}} {}\n",
                        r.handshakes.tls_resumed());
+    metric("porthole_tls_key_updates_total", "counter",
+           "TLS 1.3 KeyUpdates sent to UEs: each session renews its sending key every "
+           "key-update-records records.",
+           r.key_updates);
     head("porthole_bytes_total", "counter",
          "Tunnelled IP bytes; up: from UEs to the network, down: from the network to UEs.");
     out += fmt::format("porthole_bytes_total{{direction=\"up\"}} {}\n", r.traffic.bytes_up);
@@ -289,7 +294,8 @@ Result<std::string> status_table(std::string_view text) {
     row("handshakes", fmt::format("ok {}, failed {}{}", u64(hs, "ok"), u64(j, "handshakes_failed"),
                                   failed == "none" ? "" : fmt::format(" ({})", failed)));
     const json& tls = sub(j, "tls_handshakes");
-    row("tls", fmt::format("full {}, resumed {}", u64(tls, "full"), u64(tls, "resumed")));
+    row("tls", fmt::format("full {}, resumed {}; key updates sent {}", u64(tls, "full"),
+                           u64(tls, "resumed"), u64(j, "tls_key_updates")));
     const json& t = sub(j, "traffic");
     row("up", traffic_text(t, "up"));
     row("down", traffic_text(t, "down"));

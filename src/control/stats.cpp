@@ -50,6 +50,7 @@ void add_report(StatusReport& total, const StatusReport& part) {
     total.sessions += part.sessions;
     total.connections += part.connections;
     total.handshakes.add(part.handshakes);
+    total.key_updates += part.key_updates;
     total.traffic.add(part.traffic);
     total.drops.add(part.drops);
     total.resumed += part.resumed;

@@ -140,7 +140,8 @@ struct StatusReport {
     uint64_t connections = 0;  // every connection, including handshakes and closing ones
     uint64_t max_sessions = 0;
     HandshakeCounters handshakes;
-    Traffic traffic;  // since start, including ended sessions
+    uint64_t key_updates = 0;  // TLS KeyUpdates sent to UEs (each session's key renewals)
+    Traffic traffic;           // since start, including ended sessions
     session::DropCounters drops;
     uint64_t resumed = 0;   // sessions that presented their session token (a reconnect)
     uint64_t replaced = 0;  // sessions ended because a newer connection took the identity

@@ -241,7 +241,7 @@ Result<TlsConnection> TlsConnection::make(const TlsContext& ctx, int fd) {
         return make_error("cannot create TLS connection: {}",
                           e != 0 ? ERR_reason_error_string(e) : "out of memory");
     }
-    TlsConnection conn(raw, ctx.is_server());
+    TlsConnection conn(raw, ctx.is_server(), ctx.key_update_records());
     auto* info = new PeerInfo;
     if (SSL_set_ex_data(raw, peer_info_index(), info) != 1) {
         delete info;
@@ -317,14 +317,43 @@ TlsIo TlsConnection::read(std::span<std::byte> buf) {
 
 TlsIo TlsConnection::write(std::span<const std::byte> buf) {
     if (buf.empty()) return {TlsStatus::ok, 0};
+    // Only ever between two completed writes: a write that returned want_write is repeated
+    // with the same bytes before the limit can be reached again.
+    if (limit_.due()) {
+        if (TlsStatus s = renew_key(); s != TlsStatus::ok) return {s, 0};
+    }
     ERR_clear_error();
     size_t n = 0;
     int ret = SSL_write_ex(ssl_.get(), buf.data(), buf.size(), &n);
     if (ret == 1) {
         if (PeerInfo* info = peer_info(ssl_.get()); info != nullptr) info->handshake_done = true;
+        limit_.sent(n);
         return {TlsStatus::ok, n};
     }
     return {classify(ret, "write"), 0};
+}
+
+TlsStatus TlsConnection::renew_key() {
+    SSL* s = ssl_.get();
+    if (SSL_version(s) != TLS1_3_VERSION) {
+        error_ = fmt::format(
+            "the TLS 1.2 session has sent {} records under one key, its limit; TLS 1.2 cannot "
+            "update keys, so the connection ends and a new one makes new keys (TLS 1.3 would "
+            "update them in place)",
+            limit_.count());
+        return TlsStatus::failed;
+    }
+    ERR_clear_error();
+    // NOT_REQUESTED: each side renews its own sending key on its own count; the peer's OpenSSL
+    // switches its receiving key when the KeyUpdate message arrives.
+    if (SSL_key_update(s, SSL_KEY_UPDATE_NOT_REQUESTED) != 1) {
+        unsigned long e = first_error();
+        error_ = fmt::format("cannot update the TLS key: {}",
+                             e != 0 ? ERR_reason_error_string(e) : "unknown OpenSSL error");
+        return TlsStatus::failed;
+    }
+    limit_.renewed();
+    return TlsStatus::ok;
 }
 
 void TlsConnection::shutdown() {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "base/result.hpp"
+#include "tls/record_limit.hpp"
 #include "tls/session_ticket.hpp"
 #include "tls/tls_context.hpp"
 
@@ -45,6 +46,10 @@ public:
     // Writes; may accept fewer bytes than given (partial writes enabled). The same buffer
     // contents must be offered again after want_write (moving buffer allowed). Records are
     // gathered in a 256 KiB buffer: call flush() after a batch of writes.
+    // Every context's key_update_records() records, the next write first sends a TLS 1.3
+    // KeyUpdate and continues under the new key (the peer's OpenSSL follows by itself). TLS 1.2
+    // has no KeyUpdate (and renegotiation is off): there the write fails instead, with an
+    // error() that says so, and a reconnection makes new keys.
     TlsIo write(std::span<const std::byte> buf);
     // Sends the gathered records: ok (all sent), want_write (wait for the socket), failed.
     TlsStatus flush();
@@ -81,14 +86,20 @@ public:
     // not taken any more (the peer ended the session on purpose).
     void forget_session();
     [[nodiscard]] SSL* ssl() const { return ssl_.get(); }
+    // KeyUpdates this connection has sent (its sending key changed that many times).
+    [[nodiscard]] uint64_t key_updates() const { return limit_.updates(); }
 
 private:
-    TlsConnection(SSL* ssl, bool is_server) : ssl_(ssl), is_server_(is_server) {}
+    TlsConnection(SSL* ssl, bool is_server, uint64_t key_update_records)
+        : ssl_(ssl), is_server_(is_server), limit_(key_update_records) {}
     TlsStatus classify(int ret, const char* op);
+    // Schedules a KeyUpdate that the next SSL_write sends first: ok, or failed (TLS 1.2).
+    TlsStatus renew_key();
     std::unique_ptr<SSL, SslDeleter> ssl_;
     bool is_server_ = false;
     bool ticket_offered_ = false;
     bool tls_failed_ = false;
+    RecordLimit limit_;
     std::string error_;
 };
 

@@ -298,7 +298,8 @@ Result<TlsContext> TlsContext::server(const ServerConfig& cfg) {
     if (auto r = set_tickets(c, cfg.ticket_lifetime); !r) return r.error();
     ERR_clear_error();
     SSL_CTX_set_alpn_select_cb(ctx->get(), select_alpn, nullptr);
-    return TlsContext(ctx->release(), true, std::string(), cfg.ticket_lifetime.count() > 0);
+    return TlsContext(ctx->release(), true, std::string(), cfg.ticket_lifetime.count() > 0,
+                      cfg.key_update_records);
 }
 
 Result<TlsContext> TlsContext::client(const ClientConfig& cfg) {
@@ -333,7 +334,7 @@ Result<TlsContext> TlsContext::client(const ClientConfig& cfg) {
     // stays set: it only stops the TLS 1.2 ticket extension, which is never resumed.
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(c, detail::keep_new_session);
-    return TlsContext(ctx->release(), false, cfg.server_name, false);
+    return TlsContext(ctx->release(), false, cfg.server_name, false, cfg.key_update_records);
 }
 
 }  // namespace porthole::tls

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "base/result.hpp"
+#include "tls/record_limit.hpp"
 
 namespace porthole::tls {
 
@@ -30,6 +31,8 @@ struct ServerConfig {
     // tickets, every connection does a full handshake. The sessions live in this context's
     // memory (a new context, as at a reload, knows none of them).
     std::chrono::seconds ticket_lifetime{kDefaultTicketLifetime};
+    // Records each connection sends under one key before a TLS 1.3 KeyUpdate (record_limit.hpp).
+    uint64_t key_update_records = kDefaultKeyUpdateRecords;
 };
 
 struct ClientConfig {
@@ -38,6 +41,7 @@ struct ClientConfig {
     std::string key_file;
     std::string server_name;  // SNI and the name (or IP address) verified in the certificate
     TlsVersion min_version = TlsVersion::v1_3;
+    uint64_t key_update_records = kDefaultKeyUpdateRecords;  // as ServerConfig's
 };
 
 struct CtxDeleter {
@@ -56,23 +60,30 @@ public:
     // cache, so a ticket issued by one event loop resumes on any other.
     [[nodiscard]] TlsContext share() const {
         SSL_CTX_up_ref(ctx_.get());
-        return TlsContext(ctx_.get(), is_server_, server_name_, issues_tickets_);
+        return TlsContext(ctx_.get(), is_server_, server_name_, issues_tickets_,
+                          key_update_records_);
     }
     [[nodiscard]] bool is_server() const { return is_server_; }
     [[nodiscard]] const std::string& server_name() const { return server_name_; }
     // Server: whether connections get session tickets (ticket_lifetime > 0).
     [[nodiscard]] bool issues_tickets() const { return issues_tickets_; }
+    // Records a connection sends under one key before it updates the key (TLS 1.3 KeyUpdate;
+    // a TLS 1.2 connection has no KeyUpdate and ends instead, see TlsConnection::write()).
+    [[nodiscard]] uint64_t key_update_records() const { return key_update_records_; }
 
 private:
-    TlsContext(SSL_CTX* ctx, bool is_server, std::string server_name, bool issues_tickets)
+    TlsContext(SSL_CTX* ctx, bool is_server, std::string server_name, bool issues_tickets,
+               uint64_t key_update_records)
         : ctx_(ctx),
           is_server_(is_server),
           server_name_(std::move(server_name)),
-          issues_tickets_(issues_tickets) {}
+          issues_tickets_(issues_tickets),
+          key_update_records_(RecordLimit(key_update_records).limit()) {}
     std::unique_ptr<SSL_CTX, CtxDeleter> ctx_;
     bool is_server_ = false;
     std::string server_name_;
     bool issues_tickets_ = false;
+    uint64_t key_update_records_ = kDefaultKeyUpdateRecords;
 };
 
 }  // namespace porthole::tls

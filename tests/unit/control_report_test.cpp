@@ -38,6 +38,7 @@ StatusReport sample_report() {
     r.kicked = 3;
     r.event_loops = 2;
     r.handed_off = 7;
+    r.key_updates = 11;
     for (uint64_t us : {10, 50, 51, 900, 2'000'000})
         r.queue_delay.record(us);
     return r;
@@ -121,6 +122,7 @@ TEST_CASE("control: event loops' reports add up; process-wide fields stay") {
     CHECK(total.replaced == 4);
     CHECK(total.kicked == 6);
     CHECK(total.handed_off == 14);
+    CHECK(total.key_updates == 22);
     CHECK(total.queue_delay.count() == 10);
     CHECK(total.queue_delay.sum_us() == 2 * a.queue_delay.sum_us());
 }
@@ -142,6 +144,7 @@ TEST_CASE("control: status JSON carries every counter") {
     CHECK(j["kicked"] == 3);
     CHECK(j["event_loops"] == 2);
     CHECK(j["handed_off"] == 7);
+    CHECK(j["tls_key_updates"] == 11);
     CHECK(j["queue_delay"]["count"] == 5);
     CHECK(j["queue_delay"]["buckets"].size() == DelayHistogram::kBuckets);
     CHECK(j["queue_delay"]["buckets"].back()["le_us"].is_null());
@@ -212,6 +215,7 @@ TEST_CASE("control: the Prometheus page is well-formed") {
     CHECK(m["porthole_packets_total{direction=\"up\"}"] == "10");
     CHECK(m["porthole_event_loops"] == "2");
     CHECK(m["porthole_handed_off_packets_total"] == "7");
+    CHECK(m["porthole_tls_key_updates_total"] == "11");
     CHECK(m["porthole_drops_total{reason=\"tx_queue_full\"}"] == "5");
     CHECK(m["porthole_reconnects_total"] == "1");
     CHECK(m["porthole_uptime_seconds"] == "3723");
@@ -251,6 +255,7 @@ TEST_CASE("control: readable tables from the JSON replies") {
     CHECK(status->find("20 packets, 2.9 MiB") != std::string::npos);
     CHECK(status->find("tx_queue_full 5") != std::string::npos);
     CHECK(status->find("resumed 1, replaced 2, kicked 3") != std::string::npos);
+    CHECK(status->find("key updates sent 11") != std::string::npos);
     CHECK(status->find("2 (7 packets handed from one to another)") != std::string::npos);
     CHECK(status->find("p50 <= 100 us, p99 > 1 s (5 samples)") != std::string::npos);
 

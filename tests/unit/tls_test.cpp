@@ -623,3 +623,102 @@ TEST_CASE("tls: a revoked client certificate is refused; the CRL is checked at l
     }
     CHECK(ERR_peek_error() == 0);
 }
+
+namespace {
+
+// Counts the KeyUpdate messages one SSL receives (the message callback sees every handshake
+// message, decrypted).
+int key_updates_received = 0;
+void count_key_updates(int write_p, int, int content_type, const void* buf, size_t len, SSL*,
+                       void*) {
+    if (write_p == 0 && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+        static_cast<const unsigned char*>(buf)[0] == SSL3_MT_KEY_UPDATE)
+        ++key_updates_received;
+}
+
+// Sends `records` records of `size` bytes from `from` to `to` (one write, one flush, one read
+// round each) and returns what `to` received.
+Bytes send_records(TlsConnection& from, TlsConnection& to, int records, size_t size,
+                   TlsStatus* last_write = nullptr) {
+    Bytes received;
+    Bytes chunk(size);
+    std::byte buf[16384];
+    for (int i = 0; i < records; ++i) {
+        for (size_t k = 0; k < size; ++k)
+            chunk[k] = std::byte((i * 31 + k) & 0xff);
+        auto w = from.write(chunk);
+        if (last_write != nullptr) *last_write = w.status;
+        if (w.status != TlsStatus::ok) break;
+        REQUIRE(w.bytes == size);
+        REQUIRE(from.flush() == TlsStatus::ok);
+        for (int tries = 0; tries < 50; ++tries) {
+            auto r = to.read(buf);
+            if (r.status == TlsStatus::ok) {
+                received.insert(received.end(), buf, buf + r.bytes);
+                if (received.size() % size == 0) break;
+                continue;
+            }
+            REQUIRE_MESSAGE(r.status == TlsStatus::want_read, to.error());
+        }
+    }
+    return received;
+}
+
+Bytes expected_records(int records, size_t size) {
+    Bytes v;
+    for (int i = 0; i < records; ++i)
+        for (size_t k = 0; k < size; ++k)
+            v.push_back(std::byte((i * 31 + k) & 0xff));
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("tls: each side updates its sending key every key_update_records records (TLS 1.3)") {
+    Lab lab;
+    auto server_cfg = lab.server_config();
+    auto client_cfg = lab.client_config();
+    server_cfg.key_update_records = 16;
+    client_cfg.key_update_records = 16;
+    Session s(client_cfg, server_cfg);
+    s.require_established();
+    key_updates_received = 0;
+    SSL_set_msg_callback(s.server->ssl(), count_key_updates);
+
+    // 100 records up: new keys before records 17, 33, 49, 65, 81 and 97. Every record must
+    // decrypt on the other side, so the server followed each change.
+    CHECK(send_records(*s.client, *s.server, 100, 1000) == expected_records(100, 1000));
+    CHECK(s.client->key_updates() == 6);
+    CHECK(key_updates_received == 6);
+    CHECK(s.server->key_updates() == 0);  // receiving does not count: each side keeps its own
+
+    // 40 records down: two updates of the server's own key.
+    CHECK(send_records(*s.server, *s.client, 40, 3000) == expected_records(40, 3000));
+    CHECK(s.server->key_updates() == 2);
+
+    // Full-size records count one each, a write of many records counts them all.
+    CHECK(send_records(*s.client, *s.server, 20, 16384) == expected_records(20, 16384));
+    CHECK(s.client->key_updates() == 7);
+    CHECK(key_updates_received == 7);
+    CHECK(ERR_peek_error() == 0);
+}
+
+TEST_CASE("tls: a TLS 1.2 session ends at its record limit, with a reason (no KeyUpdate)") {
+    Lab lab;
+    auto server_cfg = lab.server_config(TlsVersion::v1_2);
+    auto client_cfg = lab.client_config("concentrator.lab", TlsVersion::v1_2);
+    client_cfg.key_update_records = 16;
+    auto server_ctx = must(TlsContext::server(server_cfg));
+    auto client_ctx = tls12_only_client(client_cfg);
+    Session s(client_ctx, server_ctx);
+    s.handshake();
+    s.require_established();
+    TlsStatus last = TlsStatus::ok;
+    auto got = send_records(*s.client, *s.server, 20, 500, &last);
+    CHECK(got == expected_records(16, 500));  // the 16 before the limit all arrived
+    CHECK(last == TlsStatus::failed);
+    CHECK(s.client->error().find("TLS 1.2") != std::string::npos);
+    CHECK(s.client->error().find("16 records") != std::string::npos);
+    CHECK(s.client->key_updates() == 0);
+    CHECK(ERR_peek_error() == 0);
+}
