@@ -469,6 +469,18 @@ TlsStatus TlsConnection::classify(int ret, const char* op) {
                                      is_server_ ? "the client" : "the concentrator");
             return TlsStatus::closed;
         }
+        case SSL_ERROR_SYSCALL:
+            // OpenSSL 3.0 runs a post-handshake message (our KeyUpdate) with its own buffering
+            // BIO pushed on top of ours; when flushing it reaches our socket and that would
+            // block, the retry flags stop at our BIO and SSL_get_error() says SYSCALL instead
+            // of WANT_WRITE. Our BIO knows better: a write to repeat when the socket drains
+            // (OpenSSL resumes the message where it stopped).
+            if (ERR_peek_error() == 0 && SSL_want_write(s)) {
+                BIO* w = SSL_get_wbio(s);
+                if (w != nullptr && BIO_should_retry(w) && BIO_should_write(w))
+                    return TlsStatus::want_write;
+            }
+            break;
         default:
             break;
     }

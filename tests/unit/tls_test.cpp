@@ -722,3 +722,56 @@ TEST_CASE("tls: a TLS 1.2 session ends at its record limit, with a reason (no Ke
     CHECK(s.client->key_updates() == 0);
     CHECK(ERR_peek_error() == 0);
 }
+
+TEST_CASE("tls: key updates while the socket is full (writes that block and are repeated)") {
+    Lab lab;
+    auto server_cfg = lab.server_config();
+    auto client_cfg = lab.client_config();
+    client_cfg.key_update_records = 16;
+    Session s(client_cfg, server_cfg);
+    s.require_established();
+    int small = 24 * 1024;
+    REQUIRE(::setsockopt(s.fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
+    Bytes big(2 * 1024 * 1024);
+    for (size_t i = 0; i < big.size(); ++i)
+        big[i] = std::byte((i * 13 + i / 509) & 0xff);
+    Bytes received;
+    size_t sent = 0;
+    int blocked = 0;
+    std::byte buf[16384];
+    for (int i = 0; i < 1000000 && received.size() < big.size(); ++i) {
+        if (sent < big.size()) {
+            // Like SendLanes: at most one record per write, the same bytes again after a block.
+            auto rest = std::span<const std::byte>(big).subspan(
+                sent, std::min<size_t>(16384, big.size() - sent));
+            auto wr = s.client->write(rest);
+            if (wr.status == TlsStatus::ok) {
+                sent += wr.bytes;
+            } else {
+                REQUIRE_MESSAGE(wr.status == TlsStatus::want_write,
+                                name(wr.status) << ": " << s.client->error());
+                ++blocked;
+            }
+            auto fl = s.client->flush();
+            REQUIRE_MESSAGE(fl != TlsStatus::failed, s.client->error());
+            if (i % 8 != 0) continue;  // the reader is slower: the socket and buffer fill up
+        } else {
+            REQUIRE(s.client->flush() != TlsStatus::failed);
+        }
+        auto rd = s.server->read(buf);
+        if (rd.status == TlsStatus::ok) {
+            received.insert(received.end(), buf, buf + rd.bytes);
+        } else {
+            REQUIRE_MESSAGE(rd.status == TlsStatus::want_read, name(rd.status)
+                                                                   << ": " << s.server->error());
+        }
+    }
+    CHECK(blocked > 0);
+    CHECK(sent == big.size());
+    REQUIRE(received.size() == big.size());
+    size_t first_diff = 0;
+    while (first_diff < big.size() && received[first_diff] == big[first_diff])
+        ++first_diff;
+    CHECK_MESSAGE(first_diff == big.size(), "first difference at byte " << first_diff);
+    CHECK(s.client->key_updates() == (big.size() / 16384 - 1) / 16);
+}
