@@ -127,6 +127,10 @@ Result<void> TunnelClient::run() {
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
     for (;;) {
         auto r = run_session();
+        // The dead connection goes now, not at the next attempt: a socket that saw EOF or an
+        // error stays readable, and the wait below would spin on it (a core for the whole
+        // back-off).
+        drop_connection();
         if (stop_) return ok();
         if (r) r = make_error("session ended");  // forward() only returns ok on a signal
         last_error_ = r.error().message;
@@ -141,14 +145,18 @@ Result<void> TunnelClient::run() {
     }
 }
 
-Result<void> TunnelClient::run_session() {
-    // Fresh per-connection state. Whatever was queued for the old connection is dropped: its
-    // head envelope may be half-sent, and its packets are stale by now.
+void TunnelClient::drop_connection() {
     keep_ticket();
     if (tls_) ended_key_updates_ += tls_->key_updates();
     tls_.reset();
     if (socket_) loop_->remove(socket_.get());
     socket_.reset();
+}
+
+Result<void> TunnelClient::run_session() {
+    // Fresh per-connection state. Whatever was queued for the old connection is dropped: its
+    // head envelope may be half-sent, and its packets are stale by now.
+    drop_connection();
     lanes_.clear();
     failure_.reset();
     fatal_ = false;

@@ -54,6 +54,8 @@ private:
 
     // One connection: connect, configure, (re)apply the network, forward until it ends.
     Result<void> run_session();
+    // Ends the current connection: keeps its ticket, closes the socket (out of the loop).
+    void drop_connection();
     // Sleeps for d unless a signal comes first (then true).
     bool sleep_or_signal(session::Duration d);
     Result<void> connect();

@@ -358,6 +358,8 @@ wait_for_log_count() {
 }
 
 # secs_since T0: seconds (2 decimals) since T0 (from now_s).
+# cpu_ticks PID: the process's user + system CPU time so far, in clock ticks (1/100 s).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 secs_since() { awk -v a="$1" -v b="$(now_s)" 'BEGIN { printf "%.2f", b - a }'; }
 
 # start_pinger NS HOST INTERVAL COUNT: background ping with per-reply timestamps (ping -D) into
