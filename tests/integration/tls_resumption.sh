@@ -54,7 +54,7 @@ check "portholed identified ue1 from the ticket and assigned its address again" 
 check "ping through the tunnel after the resumed reconnect" ping_ok "$NS_UE" "$OPNET_ADDR" 3
 status=$(portholectl_cmd status)
 log "portholectl status: $(grep '^tls' <<<"$status")"
-check "portholectl status: TLS handshakes full 1, resumed 1" grep -qE "^tls +full 1, resumed 1$" <<<"$status"
+check "portholectl status: TLS handshakes full 1, resumed 1" grep -qE "^tls +full 1, resumed 1;" <<<"$status"
 metrics_json=$(portholectl_cmd status --json 2>/dev/null || true)
 [[ -n $metrics_json ]] && log "status json tls_handshakes: $(jq -c .tls_handshakes <<<"$metrics_json" 2>/dev/null)"
 
