@@ -1,6 +1,7 @@
 // RecordLimit: how many TLS records have been sent under the current traffic key, and whether
-// the key must change before the next one (AEAD usage limits). Pure code; TlsConnection asks it
-// before every write and sends a TLS 1.3 KeyUpdate when it says so.
+// the key must change before the next one (AEAD usage limits); and how much the peer has sent
+// since we last asked it to renew its own key. Pure code; TlsConnection asks it before every
+// write and sends a TLS 1.3 KeyUpdate when it says so.
 //
 // Why: AES-GCM keeps its confidentiality margin only for so many encryptions under one key.
 // RFC 8446 §5.5 allows 2^24.5 full-size records per key; QUIC (RFC 9001 §6.6) uses 2^23. A
@@ -33,6 +34,21 @@ public:
     }
     // The key has carried its share: update it before the next record.
     [[nodiscard]] bool due() const { return count_ >= limit_; }
+
+    // The peer's side. A porthole peer renews its own key; any other TLS 1.3 peer might not, so
+    // once it has sent a quarter more than the limit's worth of full records (by bytes: what an
+    // AEAD's confidentiality bound counts) we ask it to (KeyUpdate with update_requested). A
+    // peer that renews by itself is asked at most once per that amount: one extra KeyUpdate.
+    void received(size_t bytes) { received_ += bytes; }
+    [[nodiscard]] bool peer_due() const {
+        const uint64_t full = limit_ * kMaxRecordPlaintext;
+        return received_ >= full + full / 4;
+    }
+    void peer_asked() {
+        received_ = 0;
+        ++requests_;
+    }
+    [[nodiscard]] uint64_t requests() const { return requests_; }
     // A new key is in use from the next record on.
     void renewed() {
         count_ = 0;
@@ -47,6 +63,8 @@ private:
     uint64_t limit_;
     uint64_t count_ = 0;
     uint64_t updates_ = 0;
+    uint64_t received_ = 0;  // bytes the peer sent since we last asked it to renew its key
+    uint64_t requests_ = 0;
 };
 
 }  // namespace porthole::tls

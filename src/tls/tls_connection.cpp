@@ -310,6 +310,7 @@ TlsIo TlsConnection::read(std::span<std::byte> buf) {
     if (ret == 1) {
         if (PeerInfo* info = peer_info(ssl_.get()); info != nullptr)
             info->handshake_done = info->data_read = true;
+        limit_.received(n);
         return {TlsStatus::ok, n};
     }
     return {classify(ret, "read"), 0};
@@ -319,7 +320,7 @@ TlsIo TlsConnection::write(std::span<const std::byte> buf) {
     if (buf.empty()) return {TlsStatus::ok, 0};
     // Only ever between two completed writes: a write that returned want_write is repeated
     // with the same bytes before the limit can be reached again.
-    if (limit_.due()) {
+    if (limit_.due() || limit_.peer_due()) {
         if (TlsStatus s = renew_key(); s != TlsStatus::ok) return {s, 0};
     }
     ERR_clear_error();
@@ -337,22 +338,26 @@ TlsStatus TlsConnection::renew_key() {
     SSL* s = ssl_.get();
     if (SSL_version(s) != TLS1_3_VERSION) {
         error_ = fmt::format(
-            "the TLS 1.2 session has sent {} records under one key, its limit; TLS 1.2 cannot "
-            "update keys, so the connection ends and a new one makes new keys (TLS 1.3 would "
-            "update them in place)",
-            limit_.count());
+            "the TLS 1.2 session has {} under one key, its limit; TLS 1.2 cannot update keys, "
+            "so the connection ends and a new one makes new keys (TLS 1.3 would update them in "
+            "place)",
+            limit_.due() ? fmt::format("sent {} records", limit_.count())
+                         : std::string("received more than the records allowed"));
         return TlsStatus::failed;
     }
     ERR_clear_error();
-    // NOT_REQUESTED: each side renews its own sending key on its own count; the peer's OpenSSL
-    // switches its receiving key when the KeyUpdate message arrives.
-    if (SSL_key_update(s, SSL_KEY_UPDATE_NOT_REQUESTED) != 1) {
+    // Each side renews its own sending key on its own count (NOT_REQUESTED); the peer's OpenSSL
+    // switches its receiving key when the KeyUpdate message arrives. REQUESTED also asks the
+    // peer to renew its sending key, when it has sent too much without doing so.
+    const bool ask = limit_.peer_due();
+    if (SSL_key_update(s, ask ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED) != 1) {
         unsigned long e = first_error();
         error_ = fmt::format("cannot update the TLS key: {}",
                              e != 0 ? ERR_reason_error_string(e) : "unknown OpenSSL error");
         return TlsStatus::failed;
     }
     limit_.renewed();
+    if (ask) limit_.peer_asked();
     return TlsStatus::ok;
 }
 

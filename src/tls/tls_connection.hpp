@@ -86,8 +86,11 @@ public:
     // not taken any more (the peer ended the session on purpose).
     void forget_session();
     [[nodiscard]] SSL* ssl() const { return ssl_.get(); }
-    // KeyUpdates this connection has sent (its sending key changed that many times).
+    // KeyUpdates this connection has sent (its sending key changed that many times), and how
+    // many of them also asked the peer to renew its key (it had sent 1.25 × the limit's worth of
+    // full records without a KeyUpdate since we last asked; RecordLimit::peer_due()).
     [[nodiscard]] uint64_t key_updates() const { return limit_.updates(); }
+    [[nodiscard]] uint64_t key_update_requests() const { return limit_.requests(); }
 
 private:
     TlsConnection(SSL* ssl, bool is_server, uint64_t key_update_records)

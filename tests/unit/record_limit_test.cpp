@@ -50,3 +50,20 @@ TEST_CASE("record limit: one large write past the limit is due once, not once pe
     CHECK_FALSE(l.due());
     CHECK(l.updates() == 1);
 }
+
+TEST_CASE(
+    "record limit: the peer is asked to renew after 1.25 x the limit's worth of full records") {
+    RecordLimit l(16);
+    const size_t full = 16 * 16384;
+    l.received(full);
+    CHECK_FALSE(l.peer_due());
+    l.received(full / 4 - 1);
+    CHECK_FALSE(l.peer_due());
+    l.received(1);
+    CHECK(l.peer_due());
+    CHECK_FALSE(l.due());  // what we sent is counted apart
+    l.peer_asked();
+    CHECK_FALSE(l.peer_due());
+    CHECK(l.requests() == 1);
+    CHECK(l.updates() == 0);
+}

@@ -775,3 +775,31 @@ TEST_CASE("tls: key updates while the socket is full (writes that block and are 
     CHECK_MESSAGE(first_diff == big.size(), "first difference at byte " << first_diff);
     CHECK(s.client->key_updates() == (big.size() / 16384 - 1) / 16);
 }
+
+TEST_CASE("tls: a peer that does not renew its key is asked to (KeyUpdate, update_requested)") {
+    Lab lab;
+    auto server_cfg = lab.server_config();
+    auto client_cfg = lab.client_config();
+    server_cfg.key_update_records = 16;  // the server asks after 1.25 x 16 full records
+    client_cfg.key_update_records = porthole::tls::kMaxKeyUpdateRecords;  // would renew too late
+    Session s(client_cfg, server_cfg);
+    s.require_established();
+    key_updates_received = 0;
+    SSL_set_msg_callback(s.server->ssl(), count_key_updates);
+
+    // 19 full records: not yet 1.25 x 16 x 16 KiB (320 KiB) received.
+    CHECK(send_records(*s.client, *s.server, 19, 16384) == expected_records(19, 16384));
+    CHECK(send_records(*s.server, *s.client, 1, 100) == expected_records(1, 100));
+    CHECK(s.server->key_update_requests() == 0);
+    // Two more: the server's next write renews its key and asks the client to renew its own,
+    // which the client's OpenSSL does before the client's next record.
+    CHECK(send_records(*s.client, *s.server, 2, 16384) == expected_records(2, 16384));
+    CHECK(send_records(*s.server, *s.client, 1, 100) == expected_records(1, 100));
+    CHECK(s.server->key_updates() == 1);
+    CHECK(s.server->key_update_requests() == 1);
+    CHECK(key_updates_received == 0);
+    CHECK(send_records(*s.client, *s.server, 3, 1000) == expected_records(3, 1000));
+    CHECK(key_updates_received == 1);     // the client's answer, under its new key
+    CHECK(s.client->key_updates() == 0);  // OpenSSL answered by itself, not our count
+    CHECK(ERR_peek_error() == 0);
+}
