@@ -13,6 +13,8 @@
 #include <ctime>
 #include <string_view>
 
+#include "tls/openssl_error.hpp"
+
 namespace porthole::tls {
 
 namespace {
@@ -237,9 +239,8 @@ Result<TlsConnection> TlsConnection::make(const TlsContext& ctx, int fd) {
     ERR_clear_error();
     SSL* raw = SSL_new(ctx.get());
     if (raw == nullptr) {
-        unsigned long e = first_error();
         return make_error("cannot create TLS connection: {}",
-                          e != 0 ? ERR_reason_error_string(e) : "out of memory");
+                          reason_text(first_error(), "out of memory"));
     }
     TlsConnection conn(raw, ctx.is_server(), ctx.key_update_records());
     auto* info = new PeerInfo;
@@ -351,9 +352,7 @@ TlsStatus TlsConnection::renew_key() {
     // peer to renew its sending key, when it has sent too much without doing so.
     const bool ask = limit_.peer_due();
     if (SSL_key_update(s, ask ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED) != 1) {
-        unsigned long e = first_error();
-        error_ = fmt::format("cannot update the TLS key: {}",
-                             e != 0 ? ERR_reason_error_string(e) : "unknown OpenSSL error");
+        error_ = fmt::format("cannot update the TLS key: {}", reason_text(first_error()));
         return TlsStatus::failed;
     }
     limit_.renewed();
@@ -520,7 +519,7 @@ TlsStatus TlsConnection::classify(int ret, const char* op) {
         if (err == 0) {
             error_ = fmt::format("TLS {}: {}{}", op, std::strerror(saved_errno), hint);
         } else {
-            error_ = fmt::format("TLS {}: {}{}", op, ERR_reason_error_string(err), hint);
+            error_ = fmt::format("TLS {}: {}{}", op, reason_text(err), hint);
         }
         return TlsStatus::failed;
     }
@@ -638,7 +637,7 @@ TlsStatus TlsConnection::classify(int ret, const char* op) {
             return TlsStatus::failed;
         }
         if (in_handshake && is_not_tls(reason)) {
-            error_ = fmt::format("peer does not speak TLS ({})", ERR_reason_error_string(err));
+            error_ = fmt::format("peer does not speak TLS ({})", reason_text(err));
             return TlsStatus::failed;
         }
         if (reason == SSL_R_NO_SHARED_CIPHER) {
@@ -646,8 +645,7 @@ TlsStatus TlsConnection::classify(int ret, const char* op) {
             return TlsStatus::failed;
         }
     }
-    const char* text = ERR_reason_error_string(err);
-    error_ = fmt::format("TLS {} failed: {}", op, text != nullptr ? text : "unknown error");
+    error_ = fmt::format("TLS {} failed: {}", op, reason_text(err, "unknown error"));
     return TlsStatus::failed;
 }
 

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "base/log.hpp"
+#include "tls/openssl_error.hpp"
 #include "tls/tls_connection.hpp"
 
 namespace porthole::tls {
@@ -32,17 +33,6 @@ using CtxPtr = std::unique_ptr<SSL_CTX, CtxDeleter>;
 struct NameStackDeleter {
     void operator()(STACK_OF(X509_NAME) * s) const { sk_X509_NAME_pop_free(s, X509_NAME_free); }
 };
-
-// The most useful reason from the OpenSSL error queue (the first error is the root cause), then
-// empties the queue so nothing leaks into a later report.
-std::string openssl_reason() {
-    unsigned long first = ERR_get_error();
-    ERR_clear_error();
-    if (first == 0) return "unknown OpenSSL error";
-    const char* reason = ERR_reason_error_string(first);
-    if (reason != nullptr) return reason;
-    return fmt::format("OpenSSL error {:#x}", first);
-}
 
 // Checks that a configured file is set and readable, so that the error is "No such file or
 // directory" and not OpenSSL's "system lib".
