@@ -4,7 +4,10 @@
 # next to the public-key floor a full handshake cannot go below. Prints a markdown report and
 # writes it to --out.
 #
-#   scripts/bench/handshake.sh [--runs 3] [--count 2000] [--out FILE.md] [--no-build]
+#   scripts/bench/handshake.sh [--runs 3] [--count 2000] [--out FILE.md] [--no-crl] [--no-build]
+#
+# The server checks UE certificates against a CRL listing 1,000 revoked certificates, as the
+# packaged portholed.conf does (`crl`); --no-crl leaves revocation checking off.
 #
 # Runs porthole-tlsbench (src/tools/tls_bench.cpp) --runs times and reports medians: the server
 # side is portholed's own TLS code and configuration, the clients run in a child process over
@@ -21,13 +24,15 @@ RUNS=3
 COUNT=2000
 OUT=""
 BUILD=1
+CRL=1
 while (($#)); do
   case $1 in
     --runs) RUNS=${2:?--runs needs a number}; shift 2 ;;
     --count) COUNT=${2:?--count needs a number}; shift 2 ;;
     --out) OUT=${2:?--out needs a file}; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    --no-crl) CRL=0; shift ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) b_die "unknown option '$1' (try --help)" ;;
   esac
 done
@@ -41,13 +46,38 @@ TLSBENCH_BIN=$BUILD_DIR/src/tools/porthole-tlsbench
 [[ -x $TLSBENCH_BIN ]] || b_die "porthole-tlsbench not found at $TLSBENCH_BIN (build target porthole-tlsbench)"
 "$PKI_SH" "$PKI" >/dev/null || b_die "cannot create the lab PKI in $PKI"
 
+# make_crl FILE: a CRL of the lab CA listing 1,000 random serial numbers (openssl ca's database
+# format), so that a handshake's lookup searches a list of realistic length.
+make_crl() {
+  local dir
+  dir=$(mktemp -d) || return 1
+  # shellcheck disable=SC2064
+  trap "rm -rf '$dir'" RETURN
+  local i
+  for ((i = 1; i <= 1000; i++)); do
+    printf 'R\t301231000000Z\t250101000000Z\t%s\tunknown\t/CN=revoked-%d\n' \
+      "$(openssl rand -hex 16 | tr a-f A-F)" "$i"
+  done >"$dir/index.txt"
+  echo 01 >"$dir/crlnumber"
+  printf '[ca]\ndefault_ca = c\n[c]\ndatabase = %s/index.txt\ncrlnumber = %s/crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n' \
+    "$dir" "$dir" >"$dir/ca.cnf"
+  openssl ca -config "$dir/ca.cnf" -gencrl -cert "$PKI/ca.pem" -keyfile "$PKI/ca.key" -out "$1" 2>/dev/null
+}
+CRL_ARGS=()
+CRL_NOTE="no CRL (revocation not checked)"
+if ((CRL)); then
+  make_crl "$PKI/bench-crl.pem" || b_die "cannot make the benchmark CRL"
+  CRL_ARGS=(--crl "$PKI/bench-crl.pem")
+  CRL_NOTE="UE certificates checked against a CRL of 1,000 revoked certificates, as the packaged configuration does"
+fi
+
 declare -A VALUES=()
 FIELDS=(full_cpu_us full_per_cpu_s resumed_cpu_us resumed_per_cpu_s ecdsa_verify_us ecdsa_sign_us x25519_us floor_us floor_per_s)
 for ((run = 1; run <= RUNS; run++)); do
   b_log "run $run of $RUNS: $COUNT full and $COUNT resumed handshakes"
   # Bounded: ~1 ms per handshake here; a hung run is killed.
   line=$(timeout $((COUNT / 100 + 60)) "$TLSBENCH_BIN" --ca-cert "$PKI/ca.pem" --ca-key "$PKI/ca.key" \
-    --server-cert "$PKI/server.pem" --server-key "$PKI/server.key" --count "$COUNT" | grep '^tlsbench:') ||
+    --server-cert "$PKI/server.pem" --server-key "$PKI/server.key" --count "$COUNT" "${CRL_ARGS[@]}" | grep '^tlsbench:') ||
     b_die "porthole-tlsbench failed in run $run"
   b_log "$line"
   for f in "${FIELDS[@]}"; do
@@ -63,7 +93,7 @@ per_run() { echo "${VALUES[$1]}" | sed 's/^ //; s/ / \/ /g'; }
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); kernel $(uname -r); CPU $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo); nproc $(nproc)"
   echo "- porthole $("$PORTHOLED_BIN" --version 2>/dev/null | head -n 1) ($BUILD_DIR); $(openssl version)"
-  echo "- $RUNS runs of $COUNT full + $COUNT resumed handshakes (porthole-tlsbench: portholed's TlsContext/TlsConnection, TLS 1.3, client certificate required, ECDSA P-256 certificates, X25519; clients in a child process over AF_UNIX); medians"
+  echo "- $RUNS runs of $COUNT full + $COUNT resumed handshakes (porthole-tlsbench: portholed's TlsContext/TlsConnection, TLS 1.3, client certificate required, ECDSA P-256 certificates, X25519; clients in a child process over AF_UNIX); $CRL_NOTE; medians"
   echo
   echo "| handshake | server CPU µs each | per CPU-second | per run |"
   echo "|---|---:|---:|---|"

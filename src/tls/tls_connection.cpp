@@ -132,12 +132,6 @@ int verify_callback(int preverify_ok, X509_STORE_CTX* store) {
         static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
     PeerInfo* info = ssl != nullptr ? peer_info(ssl) : nullptr;
     if (info == nullptr) return preverify_ok;
-    // A CRL past its next-update date still lists what it revoked: use it rather than refuse
-    // every UE until the operator publishes a new one (the concentrator warns when loading it).
-    if (preverify_ok == 0 && X509_STORE_CTX_get_error(store) == X509_V_ERR_CRL_HAS_EXPIRED) {
-        X509_STORE_CTX_set_error(store, X509_V_OK);
-        return 1;
-    }
     if (!info->seen) {
         if (X509* leaf = X509_STORE_CTX_get0_cert(store); leaf != nullptr) {
             info->seen = true;

@@ -13,6 +13,7 @@
 
 #include "base/log.hpp"
 #include "tls/openssl_error.hpp"
+#include "tls/revocation_list.hpp"
 #include "tls/tls_connection.hpp"
 
 namespace porthole::tls {
@@ -116,74 +117,52 @@ Result<void> load_trust(SSL_CTX* c, std::string_view what, const std::string& ca
     return ok();
 }
 
-struct CrlDeleter {
-    void operator()(X509_CRL* c) const { X509_CRL_free(c); }
-};
-struct BioFileDeleter {
-    void operator()(BIO* b) const { BIO_free(b); }
-};
-
-// "CN=Lab CA" for error messages.
-std::string one_line(const X509_NAME* name) {
-    char buf[256];
-    if (name == nullptr || X509_NAME_oneline(name, buf, sizeof buf) == nullptr) return "?";
-    return buf;
+// The client CAs' CRLs belong to the SSL_CTX (freed with it: connections made before a reload
+// keep the old context alive, and with it the CRLs they were verified against).
+void free_revocation_list(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+    delete static_cast<RevocationList*>(ptr);
 }
 
-// The CA certificate in the store that issued `crl` (same name, signature verifies), if any.
-X509* crl_issuer(X509_STORE* store, X509_CRL* crl) {
-    STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
-    for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i) {
-        X509* ca = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i));
-        if (ca == nullptr || X509_NAME_cmp(X509_get_subject_name(ca), X509_CRL_get_issuer(crl)))
-            continue;
-        EVP_PKEY* key = X509_get0_pubkey(ca);
-        if (key != nullptr && X509_CRL_verify(crl, key) == 1) return ca;
-    }
-    ERR_clear_error();
-    return nullptr;
+int revocation_list_index() {
+    static const int index =
+        SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, free_revocation_list);
+    return index;
 }
 
-// Loads every CRL in a PEM file into the client-verify store and turns revocation checks on
-// (for the UE's own certificate: the CA is ours, a one-level hierarchy). Each CRL must be
-// signed by a client CA: a CRL of another CA would make every UE fail with "unable to get
-// certificate CRL". An expired CRL is still used (see TlsConnection's verify callback).
+// Certificate verification with revocation: OpenSSL verifies the chain (signatures, dates,
+// purpose; through the connection's verify callback, which records what failed), then the leaf
+// is looked up in the CRLs loaded with the context (revocation_list.hpp: why not CRL_CHECK).
+int verify_chain_and_revocation(X509_STORE_CTX* store, void* arg) {
+    const int verified = X509_verify_cert(store);
+    if (verified != 1) return verified;
+    STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(store);
+    X509* leaf = sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : nullptr;
+    X509* issuer = sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : nullptr;
+    const auto status = static_cast<const RevocationList*>(arg)->check(leaf, issuer);
+    if (status == RevocationList::Status::good) return 1;
+    // As X509_verify_cert reports a failure: error, depth and certificate, then the callback.
+    X509_STORE_CTX_set_error(store, status == RevocationList::Status::revoked
+                                        ? X509_V_ERR_CERT_REVOKED
+                                        : X509_V_ERR_UNABLE_TO_GET_CRL);
+    X509_STORE_CTX_set_error_depth(store, 0);
+    X509_STORE_CTX_set_current_cert(store, leaf);
+    X509_STORE_CTX_verify_cb callback = X509_STORE_CTX_get_verify_cb(store);
+    return callback != nullptr ? callback(0, store) : 0;
+}
+
+// Loads the client CAs' CRLs and checks every UE certificate against them (for the UE's own
+// certificate: the CA is ours, a one-level hierarchy). Each CRL must be signed by a client CA:
+// a CRL of another CA would make every UE fail with "unable to get certificate CRL".
 Result<void> load_crl(SSL_CTX* c, const std::string& crl_file) {
-    if (auto r = check_readable("crl file", crl_file); !r) return r.error();
-    ERR_clear_error();
-    std::unique_ptr<BIO, BioFileDeleter> bio(BIO_new_file(crl_file.c_str(), "r"));
-    if (!bio) return make_error("crl file '{}': cannot open: {}", crl_file, openssl_reason());
-    X509_STORE* store = SSL_CTX_get_cert_store(c);
-    size_t count = 0;
-    for (;;) {
-        std::unique_ptr<X509_CRL, CrlDeleter> crl(
-            PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
-        if (!crl) {
-            unsigned long e = ERR_peek_last_error();
-            if (count > 0 && ERR_GET_LIB(e) == ERR_LIB_PEM &&
-                ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
-                ERR_clear_error();
-                break;  // end of file
-            }
-            return make_error(
-                "crl file '{}': {}", crl_file,
-                count == 0 ? "no CRL in it (PEM 'X509 CRL' expected)" : openssl_reason().c_str());
-        }
-        if (crl_issuer(store, crl.get()) == nullptr)
-            return make_error("crl file '{}': not issued by the client CA (CRL issuer: {})",
-                              crl_file, one_line(X509_CRL_get_issuer(crl.get())));
-        if (const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
-            next != nullptr && X509_cmp_current_time(next) < 0)
-            log::warn(
-                "crl file '{}': past its next-update date; its revocations still apply, but "
-                "publish a new one (porthole-ca crl)",
-                crl_file);
-        if (X509_STORE_add_crl(store, crl.get()) != 1)
-            return make_error("crl file '{}': cannot add: {}", crl_file, openssl_reason());
-        ++count;
-    }
-    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
-    X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(c), X509_V_FLAG_CRL_CHECK);
+    auto list = RevocationList::load(crl_file, SSL_CTX_get_cert_store(c));
+    if (!list) return list.error();
+    const int index = revocation_list_index();
+    RevocationList* raw = list->get();
+    if (index < 0 || SSL_CTX_set_ex_data(c, index, raw) != 1)
+        return make_error("crl file '{}': cannot attach to the TLS context: {}", crl_file,
+                          openssl_reason());
+    (void)list->release();  // the SSL_CTX owns it now
+    SSL_CTX_set_cert_verify_callback(c, verify_chain_and_revocation, raw);
     return ok();
 }
 

@@ -81,7 +81,7 @@ Endpoint abstract_endpoint() {
 }
 
 struct Options {
-    std::string ca_cert, ca_key, server_cert, server_key;
+    std::string ca_cert, ca_key, server_cert, server_key, crl;
     int count = 2000;
     int identities = 200;
 };
@@ -238,6 +238,8 @@ int main(int argc, char** argv) {
     app.add_option("--server-cert", o.server_cert, "concentrator certificate (PEM chain)")
         ->required();
     app.add_option("--server-key", o.server_key, "its key")->required();
+    app.add_option("--crl", o.crl, "CRL(s) of the CA (PEM), as portholed's crl option")
+        ->check(CLI::ExistingFile);
     app.add_option("--count", o.count, "handshakes per phase")->check(CLI::Range(1, 1000000));
     app.add_option("--identities", o.identities, "distinct UE certificates")
         ->check(CLI::Range(1, 100000));
@@ -247,6 +249,7 @@ int main(int argc, char** argv) {
     sc.cert_file = o.server_cert;
     sc.key_file = o.server_key;
     sc.client_ca_file = o.ca_cert;
+    sc.crl_file = o.crl;
     auto server = tls::TlsContext::server(sc);
     if (!server) return fmt::print(stderr, "porthole-tlsbench: {}\n", server.error().message), 1;
 

@@ -164,7 +164,8 @@ std::string Pki::write_file(const std::string& file_name, const std::string& tex
 }
 
 std::string Pki::make_crl(const Cert& ca, const std::vector<const Cert*>& revoked,
-                          const std::string& file_name, int next_update_days) {
+                          const std::string& file_name, int next_update_days,
+                          const CrlExtension& extension) {
     std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)> crl(X509_CRL_new(), X509_CRL_free);
     if (!crl || X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2) != 1 ||
         X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca.cert.get())) != 1)
@@ -185,6 +186,13 @@ std::string Pki::make_crl(const Cert& ca, const std::vector<const Cert*>& revoke
             X509_REVOKED_set_revocationDate(r, last.get()) != 1 ||
             X509_CRL_add0_revoked(crl.get(), r) != 1)
             die("CRL entry " + c->name);
+    }
+    if (extension.nid != 0) {
+        X509_EXTENSION* ext =
+            X509V3_EXT_conf_nid(nullptr, nullptr, extension.nid, extension.value.c_str());
+        if (ext == nullptr || X509_CRL_add_ext(crl.get(), ext, -1) != 1)
+            die("CRL extension " + file_name);
+        X509_EXTENSION_free(ext);
     }
     X509_CRL_sort(crl.get());
     if (X509_CRL_sign(crl.get(), ca.key.get(), EVP_sha256()) == 0) die("CRL sign " + file_name);

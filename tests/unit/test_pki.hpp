@@ -34,6 +34,13 @@ struct Cert {
     std::shared_ptr<X509> cert;
 };
 
+// One extension in OpenSSL's config syntax, e.g. {NID_issuer_alt_name, "critical,DNS:ca.lab"}; nid
+// 0 (NID_undef): none.
+struct CrlExtension {
+    int nid;
+    std::string value;
+};
+
 class Pki {
 public:
     Pki();   // creates the directory (mkdtemp under $TMPDIR or /tmp)
@@ -61,8 +68,10 @@ public:
 
     // A CRL signed by ca revoking the given certificates, valid from yesterday until
     // next_update_days from now (<= 0: already past its next update). Returns its PEM file.
+    // extension: one more CRL extension (none by default).
     std::string make_crl(const Cert& ca, const std::vector<const Cert*>& revoked,
-                         const std::string& file_name, int next_update_days = 30);
+                         const std::string& file_name, int next_update_days = 30,
+                         const CrlExtension& extension = {0, ""});
 
     // Writes text to a file in the directory and returns its path.
     std::string write_file(const std::string& file_name, const std::string& text);

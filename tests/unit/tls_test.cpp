@@ -589,6 +589,19 @@ TEST_CASE("tls: a revoked client certificate is refused; the CRL is checked at l
         CHECK(bad.server_status == TlsStatus::failed);
         CHECK(bad.server->error().find("revoked") != std::string::npos);
     }
+    SUBCASE("a UE of a second client CA that has no CRL loaded is refused") {
+        auto second = lab.pki.make_ca("Second CA");
+        auto second_ue = lab.pki.make_leaf(second, "ue-second", {});
+        cfg.client_ca_file = lab.pki.bundle("two-cas.pem", {&lab.ca, &second});
+        Session bad(lab.client_config_presenting(second_ue), cfg);
+        CHECK(bad.server_status == TlsStatus::failed);
+        CHECK_MESSAGE(
+            bad.server->error().find("no CRL of its issuer is loaded") != std::string::npos,
+            bad.server->error());
+        CHECK(bad.server->error().find("CN=ue-second") != std::string::npos);
+        Session good(lab.client_config(), cfg);
+        good.require_established();
+    }
     SUBCASE("a CRL of another CA is refused at load") {
         auto other = lab.pki.make_ca("Other CA");
         cfg.crl_file = lab.pki.make_crl(other, {}, "other-crl.pem");
