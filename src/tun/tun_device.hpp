@@ -1,5 +1,6 @@
-// TunDevice: one Linux TUN interface (IFF_TUN | IFF_NO_PI), non-blocking, owned by this object.
-// Closing the fd destroys the device, and with it every address and route the kernel bound to it.
+// TunDevice: one Linux TUN interface (IFF_TUN | IFF_NO_PI; IFF_VNET_HDR with offloads),
+// non-blocking, owned by this object. Closing the fd destroys the device, and with it every
+// address and route the kernel bound to it.
 #pragma once
 
 #include <cstddef>
