@@ -46,27 +46,10 @@ TLSBENCH_BIN=$BUILD_DIR/src/tools/porthole-tlsbench
 [[ -x $TLSBENCH_BIN ]] || b_die "porthole-tlsbench not found at $TLSBENCH_BIN (build target porthole-tlsbench)"
 "$PKI_SH" "$PKI" >/dev/null || b_die "cannot create the lab PKI in $PKI"
 
-# make_crl FILE: a CRL of the lab CA listing 1,000 random serial numbers (openssl ca's database
-# format), so that a handshake's lookup searches a list of realistic length.
-make_crl() {
-  local dir
-  dir=$(mktemp -d) || return 1
-  # shellcheck disable=SC2064
-  trap "rm -rf '$dir'" RETURN
-  local i
-  for ((i = 1; i <= 1000; i++)); do
-    printf 'R\t301231000000Z\t250101000000Z\t%s\tunknown\t/CN=revoked-%d\n' \
-      "$(openssl rand -hex 16 | tr a-f A-F)" "$i"
-  done >"$dir/index.txt"
-  echo 01 >"$dir/crlnumber"
-  printf '[ca]\ndefault_ca = c\n[c]\ndatabase = %s/index.txt\ncrlnumber = %s/crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n' \
-    "$dir" "$dir" >"$dir/ca.cnf"
-  openssl ca -config "$dir/ca.cnf" -gencrl -cert "$PKI/ca.pem" -keyfile "$PKI/ca.key" -out "$1" 2>/dev/null
-}
 CRL_ARGS=()
 CRL_NOTE="no CRL (revocation not checked)"
 if ((CRL)); then
-  make_crl "$PKI/bench-crl.pem" || b_die "cannot make the benchmark CRL"
+  b_make_crl "$PKI/bench-crl.pem" || b_die "cannot make the benchmark CRL"
   CRL_ARGS=(--crl "$PKI/bench-crl.pem")
   CRL_NOTE="UE certificates checked against a CRL of 1,000 revoked certificates, as the packaged configuration does"
 fi

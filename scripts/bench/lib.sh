@@ -32,6 +32,22 @@ BENCH_WORK=""
 BENCH_WATCHDOG=""
 BENCH_EXTRA_CLEANUP=()   # commands (strings of a function name) run by bench_cleanup first
 
+# b_make_crl FILE: a CRL of the lab CA listing 1,000 random serial numbers (openssl ca's database
+# format): portholed runs with a CRL, as the packaged configuration has it (`crl`), and its
+# lookup searches a list of realistic length.
+b_make_crl() {
+  local dir rc
+  dir=$(mktemp -d) || return 1
+  openssl rand -hex 16000 | fold -w 32 | tr a-f A-F |
+    awk '{ printf "R\t301231000000Z\t250101000000Z\t%s\tunknown\t/CN=revoked-%d\n", $1, NR }' >"$dir/index.txt"
+  echo 01 >"$dir/crlnumber"
+  printf '[ca]\ndefault_ca = c\n[c]\ndatabase = %s/index.txt\ncrlnumber = %s/crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n' \
+    "$dir" "$dir" >"$dir/ca.cnf"
+  openssl ca -config "$dir/ca.cnf" -gencrl -cert "$PKI/ca.pem" -keyfile "$PKI/ca.key" -out "$1" 2>/dev/null
+  rc=$?
+  rm -rf "$dir"
+  return $rc
+}
 b_log() { printf '[%s %s] %s\n' "$BENCH_NAME" "$(date +%T)" "$*" >&2; }
 b_die() { printf '%s: error: %s\n' "$BENCH_NAME" "$*" >&2; exit 1; }
 

@@ -114,8 +114,9 @@ iperf_real_ue() { # -> Gbit/s of one 5 s flow ue -> opnet through the real UE's 
 }
 
 # ---------------------------------------------------------------- concentrator + a real UE
+b_make_crl "$PKI/bench-crl.pem" || b_die "cannot make the benchmark CRL"
 b_start "$NS_CONC" "$BENCH_WORK/portholed.log" "$PORTHOLED_BIN" --listen "$CONC_ADDR:443" \
-  --cert "$PKI/server.pem" --key "$PKI/server.key" --client-ca "$PKI/ca.pem" \
+  --cert "$PKI/server.pem" --key "$PKI/server.key" --client-ca "$PKI/ca.pem" --crl "$PKI/bench-crl.pem" \
   --pool 100.64.0.0/16 --max-sessions $((N + 64)) --nat-egress conc-op --tun-name phscale0 --log-level warn \
   --control-socket "$BENCH_WORK/portholed.sock" ${HS_THREADS:+--handshake-threads "$HS_THREADS"} \
   ${WORKERS:+--workers "$WORKERS"}
@@ -241,7 +242,7 @@ report() {
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); kernel $(uname -r); CPU $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1); nproc $(nproc)"
   echo "- porthole $("$PORTHOLE_BIN" --version 2>/dev/null | head -n 1) (Release, $BUILD_DIR); $(openssl version); portholed handshake threads: ${HS_THREADS:-default}, event loops: ${WORKERS:-default}"
-  echo "- $N simulated UEs (porthole-uesim, minted ECDSA client certs, TLS 1.3) at $RATE connections/s from ue, then each closed and reconnected at the same rate offering its session ticket (--resume); pool 100.64.0.0/16; one real UE (porthole client) connected throughout"
+  echo "- $N simulated UEs (porthole-uesim, minted ECDSA client certs, TLS 1.3) at $RATE connections/s from ue, then each closed and reconnected at the same rate offering its session ticket (--resume); pool 100.64.0.0/16; portholed checks UE certificates against a CRL of 1,000 revoked ones, as the packaged configuration does; one real UE (porthole client) connected throughout"
   echo "- uesim: ${SUMMARY#uesim: }"
   echo "- uesim verdict: ${VERDICT#uesim: } (exit $UESIM_RC)"
   echo
