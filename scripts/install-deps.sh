@@ -9,6 +9,7 @@ PACKAGES=(
   libssl-dev libtins-dev libcli11-dev libfmt-dev doctest-dev
   libnl-3-dev libnl-route-3-dev libnftables-dev
   nlohmann-json3-dev  # portholectl/control socket/metrics JSON (header-only)
+  $(dpkg --print-architecture | grep -qx amd64 && echo libipsec-mb-dev)  # TLS record sealing (amd64 only; optional)
   # lab, tests and benchmarks
   iproute2 nftables openssl socat ncat iperf3 iputils-ping procps psmisc util-linux
   # proxy-only lab mode (HTTP CONNECT proxy), SIP call test, decoy web page test

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "tls/openssl_error.hpp"
+#include "tls/socket_bio.hpp"
 
 namespace porthole::tls {
 
@@ -245,20 +246,16 @@ Result<TlsConnection> TlsConnection::make(const TlsContext& ctx, int fd) {
     }
     // Keep the context's verify mode, add the callback that records what failed.
     SSL_set_verify(raw, SSL_get_verify_mode(raw), verify_callback);
-    // Reads come straight from the socket (read-ahead fills 64 KiB per recv); writes go through
-    // a buffer BIO so that many records leave in one send() when the owner calls flush().
-    BIO* sock = BIO_new_socket(fd, BIO_NOCLOSE);  // the fd stays the caller's
-    BIO* buffer = BIO_new(BIO_f_buffer());
-    if (sock == nullptr || buffer == nullptr ||
-        BIO_set_write_buffer_size(buffer, kWriteBufferLen) != 1) {
-        BIO_free(sock);
-        BIO_free(buffer);
+    // Reads come straight from the socket (read-ahead fills 64 KiB per recv); writes gather in
+    // the BIO's send buffer so that many records leave in one send() when the owner calls
+    // flush(). Where the context allows it, the BIO also seals TLS 1.3 records (socket_bio.hpp).
+    const bool seal = (SSL_CTX_get_options(ctx.get()) & SSL_OP_ENABLE_KTLS) != 0;
+    BIO* bio = new_socket_bio(fd, kWriteBufferLen, seal);
+    if (bio == nullptr) {
         ERR_clear_error();
         return make_error("cannot attach TLS to socket {}", fd);
     }
-    BIO_up_ref(sock);  // one reference for the read side, one held by the buffer chain
-    BIO_push(buffer, sock);
-    SSL_set_bio(raw, sock, buffer);
+    SSL_set_bio(raw, bio, bio);  // one BIO both ways: the SSL holds its one reference
     if (ctx.is_server()) {
         SSL_set_accept_state(raw);
     } else {
@@ -317,6 +314,10 @@ TlsIo TlsConnection::write(std::span<const std::byte> buf) {
     // with the same bytes before the limit can be reached again.
     if (limit_.due() || limit_.peer_due()) {
         if (TlsStatus s = renew_key(); s != TlsStatus::ok) return {s, 0};
+    }
+    // A full send buffer makes the write wait here, before OpenSSL has taken the bytes.
+    if (!socket_bio_make_room(SSL_get_wbio(ssl_.get()))) {
+        if (TlsStatus f = flush(); f != TlsStatus::ok) return {f, 0};
     }
     ERR_clear_error();
     size_t n = 0;
@@ -643,8 +644,13 @@ TlsStatus TlsConnection::classify(int ret, const char* op) {
     return TlsStatus::failed;
 }
 
+uint64_t TlsConnection::sealed_records() const {
+    return socket_bio_sealed_records(SSL_get_wbio(ssl_.get()));
+}
+
 void TlsConnection::release_buffers() {
     if (SSL_pending(ssl_.get()) == 0) (void)SSL_free_buffers(ssl_.get());
+    socket_bio_release(SSL_get_wbio(ssl_.get()));
     ERR_clear_error();
 }
 

@@ -91,6 +91,8 @@ public:
     // full records without a KeyUpdate since we last asked; RecordLimit::peer_due()).
     [[nodiscard]] uint64_t key_updates() const { return limit_.updates(); }
     [[nodiscard]] uint64_t key_update_requests() const { return limit_.requests(); }
+    // Records porthole sealed itself rather than OpenSSL (socket_bio.hpp; 0 when OpenSSL seals).
+    [[nodiscard]] uint64_t sealed_records() const;
 
 private:
     TlsConnection(SSL* ssl, bool is_server, uint64_t key_update_records)

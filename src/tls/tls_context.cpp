@@ -13,7 +13,9 @@
 
 #include "base/log.hpp"
 #include "tls/openssl_error.hpp"
+#include "tls/record_sealer.hpp"
 #include "tls/revocation_list.hpp"
+#include "tls/socket_bio.hpp"
 #include "tls/tls_connection.hpp"
 
 namespace porthole::tls {
@@ -217,6 +219,50 @@ Result<void> set_tickets(SSL_CTX* c, std::chrono::seconds lifetime) {
     return ok();
 }
 
+// The keylog callback of a context whose connections seal their own records: after a TLS 1.3
+// KeyUpdate, OpenSSL reports the new sending traffic secret here (it has just written the
+// KeyUpdate message under the old key), and the connection's BIO derives the next key from it.
+// Every other line (handshake secrets, the first traffic secrets, the peer's updates) is ignored.
+void on_keylog(const SSL* ssl, const char* line) {
+    const std::string_view label =
+        SSL_is_server(ssl) ? "SERVER_TRAFFIC_SECRET_N " : "CLIENT_TRAFFIC_SECRET_N ";
+    std::string_view rest(line);
+    if (rest.substr(0, label.size()) != label) return;
+    rest.remove_prefix(label.size());
+    const size_t space = rest.find(' ');  // after the client random
+    BIO* bio = SSL_get_wbio(ssl);
+    uint8_t secret[64];
+    size_t len = 0;
+    bool ok = space != std::string_view::npos;
+    if (ok) {
+        const std::string_view hex = rest.substr(space + 1);
+        ok = hex.size() % 2 == 0 && hex.size() / 2 <= sizeof secret;
+        auto nibble = [](char c) {
+            return c >= '0' && c <= '9'   ? c - '0'
+                   : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                   : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                          : -1;
+        };
+        for (size_t i = 0; ok && i + 1 < hex.size(); i += 2) {
+            const int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+            ok = hi >= 0 && lo >= 0;
+            secret[len++] = uint8_t(hi << 4 | lo);
+        }
+    }
+    // A line that cannot be read leaves the BIO with no usable key: it refuses to write.
+    (void)set_sealing_secret(
+        bio, ok ? std::span<const uint8_t>(secret, len) : std::span<const uint8_t>());
+    OPENSSL_cleanse(secret, sizeof secret);
+}
+
+// Offers TLS 1.3 sending keys to the connections' BIO (socket_bio.hpp) through OpenSSL's kTLS
+// hook, when this build and CPU can seal records.
+void enable_sealing(SSL_CTX* c, bool wanted) {
+    if (!wanted || !RecordSealer::available()) return;
+    SSL_CTX_set_options(c, SSL_OP_ENABLE_KTLS);
+    SSL_CTX_set_keylog_callback(c, on_keylog);
+}
+
 bool is_ip_literal(const std::string& name) {
     unsigned char buf[16];
     return inet_pton(AF_INET, name.c_str(), buf) == 1 ||
@@ -267,6 +313,7 @@ Result<TlsContext> TlsContext::server(const ServerConfig& cfg) {
     if (auto r = set_tickets(c, cfg.ticket_lifetime); !r) return r.error();
     ERR_clear_error();
     SSL_CTX_set_alpn_select_cb(ctx->get(), select_alpn, nullptr);
+    enable_sealing(c, cfg.seal_records);
     return TlsContext(ctx->release(), true, std::string(), cfg.ticket_lifetime.count() > 0,
                       cfg.key_update_records);
 }
@@ -303,6 +350,7 @@ Result<TlsContext> TlsContext::client(const ClientConfig& cfg) {
     // stays set: it only stops the TLS 1.2 ticket extension, which is never resumed.
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(c, detail::keep_new_session);
+    enable_sealing(c, cfg.seal_records);
     return TlsContext(ctx->release(), false, cfg.server_name, false, cfg.key_update_records);
 }
 

@@ -33,6 +33,9 @@ struct ServerConfig {
     std::chrono::seconds ticket_lifetime{kDefaultTicketLifetime};
     // Records each connection sends under one key before a TLS 1.3 KeyUpdate (record_limit.hpp).
     uint64_t key_update_records = kDefaultKeyUpdateRecords;
+    // Seal TLS 1.3 AES-GCM records in porthole (record_sealer.hpp, socket_bio.hpp) where it can;
+    // false: OpenSSL seals every record.
+    bool seal_records = true;
 };
 
 struct ClientConfig {
@@ -42,6 +45,7 @@ struct ClientConfig {
     std::string server_name;  // SNI and the name (or IP address) verified in the certificate
     TlsVersion min_version = TlsVersion::v1_3;
     uint64_t key_update_records = kDefaultKeyUpdateRecords;  // as ServerConfig's
+    bool seal_records = true;                                // as ServerConfig's
 };
 
 struct CtxDeleter {

@@ -14,6 +14,7 @@
 #include "test_pki.hpp"
 #include "test_tls_pair.hpp"
 #include "test_wire.hpp"
+#include "tls/record_sealer.hpp"
 #include "tls/tls_connection.hpp"
 #include "tls/tls_context.hpp"
 
@@ -713,6 +714,64 @@ TEST_CASE("tls: each side updates its sending key every key_update_records recor
     CHECK(send_records(*s.client, *s.server, 20, 16384) == expected_records(20, 16384));
     CHECK(s.client->key_updates() == 7);
     CHECK(key_updates_received == 7);
+    // Where porthole seals records itself, it did so across all seven key changes.
+    if (RecordSealer::available()) {
+        CHECK(s.client->sealed_records() >= 120);
+        CHECK(s.server->sealed_records() >= 40);
+    }
+    CHECK(ERR_peek_error() == 0);
+}
+
+TEST_CASE("tls: records porthole seals decrypt in a peer where OpenSSL seals, both ways") {
+    if (!RecordSealer::available()) {
+        MESSAGE("built without ipsec-mb or no AES-NI: OpenSSL seals every record");
+        return;
+    }
+    Lab lab;
+    struct Case {
+        const char* name;
+        bool client_seals, server_seals;
+        const char* suites;
+        bool sealed;  // whether porthole seals with this suite
+    };
+    const Case cases[] = {
+        {"client seals, AES-128-GCM", true, false, "TLS_AES_128_GCM_SHA256", true},
+        {"server seals, AES-128-GCM", false, true, "TLS_AES_128_GCM_SHA256", true},
+        {"both seal, AES-256-GCM", true, true, "TLS_AES_256_GCM_SHA384", true},
+        {"ChaCha20-Poly1305: OpenSSL seals", true, true, "TLS_CHACHA20_POLY1305_SHA256", false},
+    };
+    for (const Case& c : cases) {
+        const std::string name = c.name;
+        CAPTURE(name);
+        auto server_cfg = lab.server_config();
+        auto client_cfg = lab.client_config();
+        server_cfg.seal_records = c.server_seals;
+        client_cfg.seal_records = c.client_seals;
+        server_cfg.key_update_records = client_cfg.key_update_records = 16;
+        auto server_ctx = must(TlsContext::server(server_cfg));
+        auto client_ctx = must(TlsContext::client(client_cfg));
+        REQUIRE(SSL_CTX_set_ciphersuites(client_ctx.get(), c.suites) == 1);
+        Session s(client_ctx, server_ctx);
+        s.handshake();
+        s.require_established();
+        // Sizes from one octet to a full record, across key updates both ways.
+        for (size_t size : {1u, 100u, 5000u, 16383u, 16384u}) {
+            CAPTURE(size);
+            CHECK(send_records(*s.client, *s.server, 20, size) == expected_records(20, size));
+            CHECK(send_records(*s.server, *s.client, 20, size) == expected_records(20, size));
+        }
+        CHECK(s.client->key_updates() >= 5);
+        CHECK(s.server->key_updates() >= 5);
+        CHECK((s.client->sealed_records() > 0) == (c.client_seals && c.sealed));
+        CHECK((s.server->sealed_records() > 0) == (c.server_seals && c.sealed));
+        // The end of the session, sealed the same way: the peer reads a clean close_notify.
+        s.client->shutdown();
+        std::byte buf[64];
+        TlsIo r{TlsStatus::want_read, 0};
+        for (int i = 0; i < 50 && r.status == TlsStatus::want_read; ++i)
+            r = s.server->read(buf);
+        CHECK(r.status == TlsStatus::closed);
+    }
     CHECK(ERR_peek_error() == 0);
 }
 

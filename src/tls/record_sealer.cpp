@@ -1,0 +1,175 @@
+#include "tls/record_sealer.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#ifdef PORTHOLE_HAVE_IPSEC_MB
+#include <intel-ipsec-mb.h>
+#endif
+
+namespace porthole::tls {
+
+#ifdef PORTHOLE_HAVE_IPSEC_MB
+
+namespace {
+
+// One manager for the process: the GCM functions used here keep all state in the key and
+// context structures the caller passes, so threads share it read-only.
+IMB_MGR* manager() {
+    static IMB_MGR* mgr = [] {
+        IMB_MGR* m = alloc_mb_mgr(0);
+        if (m == nullptr) return static_cast<IMB_MGR*>(nullptr);
+        IMB_ARCH arch = IMB_ARCH_NONE;
+        init_mb_mgr_auto(m, &arch);
+        if (imb_get_errno(m) != 0 || arch == IMB_ARCH_NONE || arch == IMB_ARCH_NOAESNI) {
+            free_mb_mgr(m);
+            return static_cast<IMB_MGR*>(nullptr);
+        }
+        return m;
+    }();
+    return mgr;
+}
+
+}  // namespace
+
+struct RecordSealer::Keys {
+    alignas(64) gcm_key_data key;
+    alignas(64) gcm_context_data context;
+};
+
+bool RecordSealer::available() {
+    return manager() != nullptr;
+}
+
+RecordSealer::RecordSealer() : keys_(std::make_unique<Keys>()) {}
+
+RecordSealer::~RecordSealer() {
+    OPENSSL_cleanse(keys_.get(), sizeof(Keys));
+}
+
+bool RecordSealer::set_key(Cipher cipher, std::span<const uint8_t> key,
+                           std::span<const uint8_t, 12> iv, uint64_t sequence) {
+    IMB_MGR* m = manager();
+    const size_t want = cipher == Cipher::aes_128_gcm ? 16 : 32;
+    if (m == nullptr || key.size() != want) return false;
+    if (cipher == Cipher::aes_128_gcm)
+        IMB_AES128_GCM_PRE(m, key.data(), &keys_->key);
+    else
+        IMB_AES256_GCM_PRE(m, key.data(), &keys_->key);
+    cipher_ = cipher;
+    std::memcpy(iv_.data(), iv.data(), iv_.size());
+    sequence_ = sequence;
+    keyed_ = true;
+    return true;
+}
+
+size_t RecordSealer::seal(uint8_t type, std::span<const uint8_t> plaintext, uint8_t* out) {
+    // A sequence number never repeats under one key (RFC 8446 §5.3); KeyUpdates come long
+    // before 2^64 records, so running out is a bug to fail on, not to wrap around.
+    if (!keyed_ || plaintext.size() > kMaxPlaintext || sequence_ == UINT64_MAX) return 0;
+    IMB_MGR* m = manager();
+    const size_t inner = plaintext.size() + 1;  // TLSInnerPlaintext: content, type, no padding
+    const size_t length = inner + 16;
+    out[0] = 23;  // opaque_type: application_data
+    out[1] = 0x03;
+    out[2] = 0x03;  // legacy_record_version
+    out[3] = uint8_t(length >> 8);
+    out[4] = uint8_t(length);
+    std::array<uint8_t, 12> nonce = iv_;
+    for (int i = 0; i < 8; ++i)
+        nonce[4 + i] ^= uint8_t(sequence_ >> (56 - 8 * i));
+    uint8_t* body = out + kHeader;
+    uint8_t* tag = body + inner;
+    if (cipher_ == Cipher::aes_128_gcm) {
+        IMB_AES128_GCM_INIT(m, &keys_->key, &keys_->context, nonce.data(), out, kHeader);
+        IMB_AES128_GCM_ENC_UPDATE(m, &keys_->key, &keys_->context, body, plaintext.data(),
+                                  plaintext.size());
+        IMB_AES128_GCM_ENC_UPDATE(m, &keys_->key, &keys_->context, body + plaintext.size(), &type,
+                                  1);
+        IMB_AES128_GCM_ENC_FINALIZE(m, &keys_->key, &keys_->context, tag, 16);
+    } else {
+        IMB_AES256_GCM_INIT(m, &keys_->key, &keys_->context, nonce.data(), out, kHeader);
+        IMB_AES256_GCM_ENC_UPDATE(m, &keys_->key, &keys_->context, body, plaintext.data(),
+                                  plaintext.size());
+        IMB_AES256_GCM_ENC_UPDATE(m, &keys_->key, &keys_->context, body + plaintext.size(), &type,
+                                  1);
+        IMB_AES256_GCM_ENC_FINALIZE(m, &keys_->key, &keys_->context, tag, 16);
+    }
+    ++sequence_;
+    return kHeader + length;
+}
+
+#else  // no ipsec-mb: OpenSSL seals every record
+
+struct RecordSealer::Keys {};
+bool RecordSealer::available() {
+    return false;
+}
+RecordSealer::RecordSealer() = default;
+RecordSealer::~RecordSealer() = default;
+bool RecordSealer::set_key(Cipher, std::span<const uint8_t>, std::span<const uint8_t, 12>,
+                           uint64_t) {
+    return false;
+}
+size_t RecordSealer::seal(uint8_t, std::span<const uint8_t>, uint8_t*) {
+    return 0;
+}
+
+#endif
+
+namespace {
+
+// HKDF-Expand-Label(secret, label, "", length) of RFC 8446 §7.1.
+bool expand_label(const char* digest, std::span<const uint8_t> secret, const std::string& label,
+                  uint8_t* out, size_t length) {
+    const std::string full = "tls13 " + label;
+    std::string info;
+    info.push_back(char(length >> 8));
+    info.push_back(char(length & 0xff));
+    info.push_back(char(full.size()));
+    info += full;
+    info.push_back(0);  // empty context
+    EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+    if (kdf == nullptr) return false;
+    EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
+    EVP_KDF_free(kdf);
+    if (ctx == nullptr) return false;
+    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(secret.data()),
+                                          secret.size()),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
+        OSSL_PARAM_construct_end()};
+    const bool ok = EVP_KDF_derive(ctx, out, length, params) == 1;
+    EVP_KDF_CTX_free(ctx);
+    return ok;
+}
+
+}  // namespace
+
+bool RecordSealer::update_from_secret(std::span<const uint8_t> secret) {
+    // The suite fixes the hash: TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384.
+    const bool aes128 = cipher_ == Cipher::aes_128_gcm;
+    const char* digest = aes128 ? "SHA256" : "SHA384";
+    if (!keyed_ || secret.size() != (aes128 ? 32u : 48u)) return false;
+    std::array<uint8_t, 32> key{};
+    std::array<uint8_t, 12> iv{};
+    const size_t key_len = aes128 ? 16 : 32;
+    const bool ok = expand_label(digest, secret, "key", key.data(), key_len) &&
+                    expand_label(digest, secret, "iv", iv.data(), iv.size()) &&
+                    set_key(cipher_, std::span<const uint8_t>(key.data(), key_len), iv, 0);
+    OPENSSL_cleanse(key.data(), key.size());
+    OPENSSL_cleanse(iv.data(), iv.size());
+    if (!ok) keyed_ = false;  // never seal with a key the peer no longer expects
+    return ok;
+}
+
+}  // namespace porthole::tls
