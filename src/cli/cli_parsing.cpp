@@ -17,6 +17,12 @@ Result<log::Level> parse_log_level(std::string_view text) {
     return l;
 }
 
+Result<bool> parse_tls_sealer(std::string_view text) {
+    if (text == "porthole") return true;
+    if (text == "openssl") return false;
+    return make_error("tls-sealer '{}': use porthole or openssl", text);
+}
+
 Result<std::vector<Prefix>> parse_prefixes(const std::vector<std::string>& texts,
                                            std::string_view what) {
     std::vector<Prefix> out;

@@ -13,7 +13,8 @@ namespace {
 
 struct RawOptions {
     std::vector<std::string> listen{"0.0.0.0:443"};
-    std::string tls_min = "1.3", pool, pool6, log_level = "info", metrics_listen;
+    std::string tls_min = "1.3", tls_sealer = "porthole", pool, pool6, log_level = "info",
+                metrics_listen;
     std::vector<std::string> push_routes, dns, static_addresses;
     unsigned handshake_timeout = 10;
     unsigned ticket_lifetime = 3600;
@@ -47,6 +48,10 @@ void add_options(CLI::App& app, concentrator::ConcentratorOptions& o, RawOptions
                    "(TLS 1.3 KeyUpdate; a TLS 1.2 session reconnects instead)")
         ->capture_default_str()
         ->check(CLI::Range(tls::kMinKeyUpdateRecords, tls::kMaxKeyUpdateRecords));
+    app.add_option("--tls-sealer", raw.tls_sealer,
+                   "Who seals outgoing TLS 1.3 records: porthole (AES-GCM with ipsec-mb where "
+                   "the build and CPU allow, else OpenSSL) or openssl")
+        ->capture_default_str();
     app.add_option("--pool", raw.pool,
                    "IPv4 pool for UEs (CIDR); its first host is the concentrator's");
     app.add_option("--pool6", raw.pool6, "IPv6 pool for UEs (CIDR)");
@@ -132,6 +137,9 @@ Result<void> convert(const RawOptions& raw, ConcentratorCommandLine& out) {
     auto tv = parse_tls_version(raw.tls_min);
     if (!tv) return tv.error();
     o.tls_min = *tv;
+    auto sealer = parse_tls_sealer(raw.tls_sealer);
+    if (!sealer) return sealer.error();
+    o.seal_records = *sealer;
     if (!raw.pool.empty()) {
         auto p = Prefix::parse(raw.pool);
         if (!p || !p->addr.is_v4()) return make_error("pool '{}' is not an IPv4 CIDR", raw.pool);

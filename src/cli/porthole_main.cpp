@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     connect->set_config("--config", "", "Configuration file (TOML keys = the long flag names)");
     connect->allow_config_extras(false);
     client::ClientOptions o;
-    std::string server, tls_min = "1.3", log_level = "info";
+    std::string server, tls_min = "1.3", tls_sealer = "porthole", log_level = "info";
     unsigned connect_timeout = 10;
     connect->add_option("--server", server, "Concentrator HOST[:PORT] (port 443 by default)")
         ->required();
@@ -52,6 +52,11 @@ int main(int argc, char** argv) {
                      "KeyUpdate; a TLS 1.2 session reconnects instead)")
         ->capture_default_str()
         ->check(CLI::Range(tls::kMinKeyUpdateRecords, tls::kMaxKeyUpdateRecords));
+    connect
+        ->add_option("--tls-sealer", tls_sealer,
+                     "Who seals outgoing TLS 1.3 records: porthole (AES-GCM with ipsec-mb where "
+                     "the build and CPU allow, else OpenSSL) or openssl")
+        ->capture_default_str();
     connect->add_option("--tun-name", o.tun_name, "Name of the TUN device")->capture_default_str();
     connect
         ->add_option("--connect-timeout", connect_timeout,
@@ -132,6 +137,9 @@ int main(int argc, char** argv) {
     auto tv = cli::parse_tls_version(tls_min);
     if (!tv) return fail(tv.error().message);
     o.tls_min = *tv;
+    auto sealer = cli::parse_tls_sealer(tls_sealer);
+    if (!sealer) return fail(sealer.error().message);
+    o.seal_records = *sealer;
     o.connect_timeout = std::chrono::seconds(connect_timeout);
     o.reconnect_max = std::chrono::seconds(reconnect_max);
     o.offload = !no_offload;

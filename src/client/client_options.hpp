@@ -21,6 +21,7 @@ struct ClientOptions {
     std::string ca_file, cert_file, key_file;
     tls::TlsVersion tls_min = tls::TlsVersion::v1_3;
     uint64_t key_update_records = tls::kDefaultKeyUpdateRecords;  // per key, then a KeyUpdate
+    bool seal_records = true;  // tls-sealer porthole (true) or openssl (false)
     std::string tun_name = "porthole0";
     std::chrono::seconds connect_timeout{10};
     unsigned dead_after_missed = 3;

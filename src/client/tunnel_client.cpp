@@ -96,8 +96,9 @@ Result<void> TunnelClient::run() {
     peer_ = *ep;
     if (opt_.server_name.empty()) opt_.server_name = opt_.server_host;
 
-    auto ctx = tls::TlsContext::client({opt_.ca_file, opt_.cert_file, opt_.key_file,
-                                        opt_.server_name, opt_.tls_min, opt_.key_update_records});
+    auto ctx =
+        tls::TlsContext::client({opt_.ca_file, opt_.cert_file, opt_.key_file, opt_.server_name,
+                                 opt_.tls_min, opt_.key_update_records, opt_.seal_records});
     if (!ctx) return ctx.error();
     tls_ctx_.emplace(std::move(*ctx));
 

@@ -23,6 +23,7 @@ struct ConcentratorOptions {
     tls::TlsVersion tls_min = tls::TlsVersion::v1_3;
     std::chrono::seconds ticket_lifetime = tls::kDefaultTicketLifetime;  // 0: no resumption
     uint64_t key_update_records = tls::kDefaultKeyUpdateRecords;  // per key, then a KeyUpdate
+    bool seal_records = true;     // tls-sealer porthole (true) or openssl (false)
     std::optional<Prefix> pool4;  // the concentrator's TUN takes the first host address
     std::optional<Prefix> pool6;
     std::vector<Prefix> push_routes;  // empty: full tunnel
@@ -57,8 +58,8 @@ struct ConcentratorOptions {
 
 // The TLS part of the options, for TlsContext::server() (at start and at every reload).
 inline tls::ServerConfig server_tls_config(const ConcentratorOptions& o) {
-    return {o.cert_file, o.key_file,        o.client_ca_file,    o.tls_min,
-            o.crl_file,  o.ticket_lifetime, o.key_update_records};
+    return {o.cert_file, o.key_file,        o.client_ca_file,     o.tls_min,
+            o.crl_file,  o.ticket_lifetime, o.key_update_records, o.seal_records};
 }
 
 // Handshake threads for a machine with `cpus` CPUs: one per CPU but the event loop's when there

@@ -30,6 +30,11 @@ std::string joined(const std::vector<T>& v) {
     return out.empty() ? "none" : out;
 }
 
+// tls-sealer's value, as written in the configuration.
+const char* sealer_name(bool seal_records) {
+    return seal_records ? "porthole" : "openssl";
+}
+
 std::string statics(const ConcentratorOptions& o) {
     std::string out;
     for (const auto& [identity, addr] : o.static_addresses) {
@@ -241,6 +246,7 @@ Result<std::string> Concentrator::reload(const ConcentratorOptions& fresh) {
     note("handshake-timeout", opt_.handshake_timeout.count(), fresh.handshake_timeout.count());
     note("ticket-lifetime", opt_.ticket_lifetime.count(), fresh.ticket_lifetime.count());
     note("key-update-records", opt_.key_update_records, fresh.key_update_records);
+    note("tls-sealer", sealer_name(opt_.seal_records), sealer_name(fresh.seal_records));
     note("keepalive", opt_.keepalive_s, fresh.keepalive_s);
     note("dead-after-missed", opt_.dead_after_missed, fresh.dead_after_missed);
     note("session-queue-bytes", opt_.session_queue_bytes, fresh.session_queue_bytes);

@@ -1,7 +1,10 @@
-// Command-line value parsers: host[:port], [v6]:port, TLS versions, log levels, prefix lists.
+// Command-line value parsers: host[:port], [v6]:port, TLS versions, TLS sealers, log levels,
+// prefix lists.
 #include <doctest/doctest.h>
 
 #include "cli/cli_parsing.hpp"
+#include "client/client_options.hpp"
+#include "concentrator/concentrator_options.hpp"
 
 using namespace porthole::cli;
 using porthole::Prefix;
@@ -59,6 +62,25 @@ TEST_CASE("parse_tls_version") {
     CHECK(*parse_tls_version("1.2") == porthole::tls::TlsVersion::v1_2);
     for (const char* bad : {"", "1.1", "1.0", "TLS1.3", "1.3 ", "13"})
         CHECK_MESSAGE(!parse_tls_version(bad).has_value(), bad);
+}
+
+TEST_CASE("parse_tls_sealer: porthole seals (the default), or openssl") {
+    CHECK(*parse_tls_sealer("porthole") == true);
+    CHECK(*parse_tls_sealer("openssl") == false);
+    for (const char* bad : {"", "OpenSSL", "ipsec-mb", "porthole ", "on", "1"}) {
+        auto r = parse_tls_sealer(bad);
+        REQUIRE_MESSAGE(!r.has_value(), bad);
+        CHECK(r.error().message.find("tls-sealer") != std::string::npos);
+    }
+}
+
+TEST_CASE("tls-sealer: porthole seals by default in both programs; the server's config follows") {
+    CHECK(porthole::client::ClientOptions{}.seal_records);
+    porthole::concentrator::ConcentratorOptions o;
+    CHECK(o.seal_records);
+    CHECK(porthole::concentrator::server_tls_config(o).seal_records);
+    o.seal_records = *parse_tls_sealer("openssl");
+    CHECK_FALSE(porthole::concentrator::server_tls_config(o).seal_records);
 }
 
 TEST_CASE("parse_log_level") {
