@@ -15,6 +15,7 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -29,6 +30,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/fd.hpp"
@@ -84,6 +86,8 @@ struct Options {
     std::string ca_cert, ca_key, server_cert, server_key, crl;
     int count = 2000;
     int identities = 200;
+    int bulk_mib = 0;
+    bool openssl_seals = false;
 };
 
 // The client process: `count` full handshakes with minted identities, then `count` resumptions.
@@ -136,6 +140,93 @@ int run_clients(const Options& o, const Endpoint& ep) {
         }
     }
     return 0;
+}
+
+// --bulk-mib: the cost of moving bytes through an established connection, server to client,
+// with the given sealer on the server (the sending side). Returns {sender CPU s, receiver CPU s}
+// for `mib` MiB written in 16 KiB writes over an AF_UNIX socket pair; {-1, -1} on failure.
+std::pair<double, double> bulk(const Options& o, const tls::ServerConfig& base, bool seal,
+                               int mib) {
+    tls::ServerConfig sc = base;
+    sc.seal_records = seal;
+    auto server = tls::TlsContext::server(sc);
+    if (!server) return {-1, -1};
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+        return {-1, -1};
+    const size_t total = size_t(mib) << 20;
+    const pid_t child = ::fork();
+    if (child < 0) return {-1, -1};
+    if (child == 0) {  // the receiver
+        ::close(sv[0]);
+        tls::ClientConfig cc;
+        cc.ca_file = o.ca_cert;
+        cc.server_name = "concentrator.lab";
+        cc.cert_file = o.server_cert;
+        cc.key_file = o.server_key;
+        auto ctx = tls::TlsContext::client(cc);
+        auto minter = sim::CertMinter::load(o.ca_cert, o.ca_key);
+        if (!ctx || !minter) ::_exit(1);
+        auto id = minter->mint("bench-bulk");
+        auto conn = tls::TlsConnection::make(*ctx, sv[1]);
+        if (!id || !conn || !id->apply(conn->ssl()) || !finish_handshake(*conn, sv[1])) ::_exit(1);
+        static std::array<std::byte, 65536> buf{};
+        size_t got = 0;
+        while (got < total) {
+            const tls::TlsIo io = conn->read(buf);
+            if (io.status == tls::TlsStatus::ok) {
+                got += io.bytes;
+                continue;
+            }
+            if (io.status != tls::TlsStatus::want_read) ::_exit(1);
+            pollfd p{sv[1], POLLIN, 0};
+            ::poll(&p, 1, 1000);
+        }
+        ::_exit(0);
+    }
+    ::close(sv[1]);
+    Fd fd(sv[0]);
+    auto conn = tls::TlsConnection::make(*server, fd.get());
+    double sender = -1;
+    if (conn && finish_handshake(*conn, fd.get())) {
+        static std::array<std::byte, 16384> chunk{};
+        size_t sent = 0;
+        const double cpu0 = process_cpu_seconds();
+        bool ok = true;
+        while (ok && sent < total) {
+            const tls::TlsIo io = conn->write(chunk);
+            if (io.status == tls::TlsStatus::ok) {
+                sent += io.bytes;
+                if (conn->unflushed() < 256 * 1024) continue;
+            } else if (io.status != tls::TlsStatus::want_write) {
+                ok = false;
+                break;
+            }
+            const tls::TlsStatus f = conn->flush();
+            if (f == tls::TlsStatus::failed) ok = false;
+            if (f == tls::TlsStatus::want_write) {
+                pollfd p{fd.get(), POLLOUT, 0};
+                ::poll(&p, 1, 1000);
+            }
+        }
+        while (ok && conn->unflushed() > 0) {
+            if (conn->flush() == tls::TlsStatus::failed) ok = false;
+            pollfd p{fd.get(), POLLOUT, 0};
+            ::poll(&p, 1, 100);
+        }
+        if (ok) sender = process_cpu_seconds() - cpu0;
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    rusage ru{};
+    ::getrusage(RUSAGE_CHILDREN, &ru);
+    static double children_before = 0;  // RUSAGE_CHILDREN accumulates over calls
+    const double children = double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                            double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+    const double receiver = children - children_before;
+    children_before = children;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || sender < 0) return {-1, -1};
+    return {sender, receiver};
 }
 
 struct PhaseResult {
@@ -243,6 +334,12 @@ int main(int argc, char** argv) {
     app.add_option("--count", o.count, "handshakes per phase")->check(CLI::Range(1, 1000000));
     app.add_option("--identities", o.identities, "distinct UE certificates")
         ->check(CLI::Range(1, 100000));
+    app.add_option("--bulk-mib", o.bulk_mib,
+                   "instead of handshakes: MiB moved server to client, once with each sealer "
+                   "(openssl, porthole); prints CPU seconds per GB of both sides")
+        ->check(CLI::Range(1, 100000));
+    app.add_flag("--openssl-seals", o.openssl_seals,
+                 "handshakes: the server context as with tls-sealer = openssl");
     CLI11_PARSE(app, argc, argv);
 
     tls::ServerConfig sc;
@@ -250,8 +347,27 @@ int main(int argc, char** argv) {
     sc.key_file = o.server_key;
     sc.client_ca_file = o.ca_cert;
     sc.crl_file = o.crl;
+    sc.seal_records = !o.openssl_seals;
     auto server = tls::TlsContext::server(sc);
     if (!server) return fmt::print(stderr, "porthole-tlsbench: {}\n", server.error().message), 1;
+    if (o.bulk_mib > 0) {
+        const double gb = double(size_t(o.bulk_mib) << 20) / 1e9;
+        fmt::print("sending side's TLS cost, {} MiB server -> client in 16 KiB writes:\n",
+                   o.bulk_mib);
+        std::string line = "tlsbench-bulk:";
+        for (const bool seal : {false, true}) {
+            const auto [sender, receiver] = bulk(o, sc, seal, o.bulk_mib);
+            if (sender < 0)
+                return fmt::print(stderr, "porthole-tlsbench: bulk transfer failed\n"), 1;
+            const char* name = seal ? "porthole" : "openssl";
+            fmt::print("  sealer {:8}  sender {:.3f} CPU-s/GB, receiver {:.3f} CPU-s/GB\n", name,
+                       sender / gb, receiver / gb);
+            line += fmt::format(" {0}_sender_s_per_gb={1:.3f} {0}_receiver_s_per_gb={2:.3f}", name,
+                                sender / gb, receiver / gb);
+        }
+        fmt::print("{}\n", line);
+        return 0;
+    }
 
     const Endpoint ep = abstract_endpoint();
     Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
