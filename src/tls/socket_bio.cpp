@@ -254,11 +254,6 @@ BIO* new_socket_bio(int fd, size_t send_buffer, bool seal) {
     return b;
 }
 
-bool socket_bio_sealing(BIO* b) {
-    State* s = find(b);
-    return s != nullptr && s->sealing;
-}
-
 uint64_t socket_bio_sealed_records(BIO* b) {
     State* s = find(b);
     return s != nullptr ? s->sealed : 0;

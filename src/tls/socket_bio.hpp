@@ -28,9 +28,7 @@ namespace porthole::tls {
 // A BIO on `fd` (not owned, non-blocking). `seal`: offer to seal TLS 1.3 records.
 BIO* new_socket_bio(int fd, size_t send_buffer, bool seal);
 
-// Whether this BIO seals the records now (it accepted a key).
-bool socket_bio_sealing(BIO* b);
-// Records it sealed, and key updates it applied.
+// Records this BIO sealed itself (0 while OpenSSL seals).
 uint64_t socket_bio_sealed_records(BIO* b);
 
 // The sending traffic secret after a TLS 1.3 KeyUpdate (from OpenSSL's keylog callback, which
