@@ -19,6 +19,7 @@
 #include "packet/envelope.hpp"
 #include "packet/ip_packet.hpp"
 #include "session/lane.hpp"
+#include "tls/record_sealer.hpp"
 
 namespace porthole::client {
 
@@ -101,6 +102,7 @@ Result<void> TunnelClient::run() {
                                  opt_.tls_min, opt_.key_update_records, opt_.seal_records});
     if (!ctx) return ctx.error();
     tls_ctx_.emplace(std::move(*ctx));
+    log::info("TLS records sent are sealed by {}", tls::RecordSealer::describe(opt_.seal_records));
 
     // What a previous run that crashed left changed (DNS) is undone before anything else.
     os::DnsPlace place{opt_.state_dir, opt_.tun_name};

@@ -23,6 +23,7 @@
 #include "os/systemd_notify.hpp"
 #include "packet/ip_packet.hpp"
 #include "session/lease_file.hpp"
+#include "tls/record_sealer.hpp"
 
 namespace porthole::concentrator {
 
@@ -374,6 +375,7 @@ int Concentrator::run() {
               opt_.nat_egress.empty() ? std::string("routed")
                                       : fmt::format("NAT via {}", opt_.nat_egress),
               opt_.mtu, loops(), loops() == 1 ? "" : "s");
+    log::info("TLS records sent are sealed by {}", tls::RecordSealer::describe(opt_.seal_records));
     os::systemd::notify_ready();  // listeners accept, the TUN device is up
     watchdog_ = os::systemd::watchdog_interval();
     auto next_tick = Clock::now();

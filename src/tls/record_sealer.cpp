@@ -19,21 +19,45 @@ namespace porthole::tls {
 
 namespace {
 
+struct Manager {
+    IMB_MGR* mgr = nullptr;
+    IMB_ARCH arch = IMB_ARCH_NONE;
+};
+
 // One manager for the process: the GCM functions used here keep all state in the key and
 // context structures the caller passes, so threads share it read-only.
-IMB_MGR* manager() {
-    static IMB_MGR* mgr = [] {
-        IMB_MGR* m = alloc_mb_mgr(0);
-        if (m == nullptr) return static_cast<IMB_MGR*>(nullptr);
-        IMB_ARCH arch = IMB_ARCH_NONE;
-        init_mb_mgr_auto(m, &arch);
-        if (imb_get_errno(m) != 0 || arch == IMB_ARCH_NONE || arch == IMB_ARCH_NOAESNI) {
-            free_mb_mgr(m);
-            return static_cast<IMB_MGR*>(nullptr);
+const Manager& the_manager() {
+    static const Manager m = [] {
+        Manager r;
+        r.mgr = alloc_mb_mgr(0);
+        if (r.mgr == nullptr) return r;
+        init_mb_mgr_auto(r.mgr, &r.arch);
+        if (imb_get_errno(r.mgr) != 0 || r.arch == IMB_ARCH_NONE || r.arch == IMB_ARCH_NOAESNI) {
+            free_mb_mgr(r.mgr);
+            r.mgr = nullptr;
         }
-        return m;
+        return r;
     }();
-    return mgr;
+    return m;
+}
+
+IMB_MGR* manager() {
+    return the_manager().mgr;
+}
+
+const char* arch_name(IMB_ARCH a) {
+    switch (a) {
+        case IMB_ARCH_SSE:
+            return "SSE";
+        case IMB_ARCH_AVX:
+            return "AVX";
+        case IMB_ARCH_AVX2:
+            return "AVX2";
+        case IMB_ARCH_AVX512:
+            return "AVX-512";
+        default:
+            return "?";
+    }
 }
 
 }  // namespace
@@ -45,6 +69,13 @@ struct RecordSealer::Keys {
 
 bool RecordSealer::available() {
     return manager() != nullptr;
+}
+
+std::string RecordSealer::describe(bool wanted) {
+    if (!wanted) return "OpenSSL (tls-sealer = openssl)";
+    if (!available()) return "OpenSSL (ipsec-mb cannot run on this CPU: no AES-NI)";
+    return std::string("porthole (ipsec-mb ") + imb_get_version_str() + ", " +
+           arch_name(the_manager().arch) + ") for TLS 1.3 AES-GCM; OpenSSL for the rest";
 }
 
 RecordSealer::RecordSealer() : keys_(std::make_unique<Keys>()) {}
@@ -110,6 +141,9 @@ size_t RecordSealer::seal(uint8_t type, std::span<const uint8_t> plaintext, uint
 struct RecordSealer::Keys {};
 bool RecordSealer::available() {
     return false;
+}
+std::string RecordSealer::describe(bool wanted) {
+    return wanted ? "OpenSSL (this build has no ipsec-mb)" : "OpenSSL (tls-sealer = openssl)";
 }
 RecordSealer::RecordSealer() = default;
 RecordSealer::~RecordSealer() = default;

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 
 namespace porthole::tls {
 
@@ -32,6 +33,9 @@ public:
 
     // False when porthole was built without ipsec-mb or the CPU lacks AES-NI: OpenSSL seals.
     static bool available();
+    // Who seals sent records, for the log: "porthole (ipsec-mb 1.3.0, AVX-512) ...", or
+    // "OpenSSL (why)". `wanted`: the configuration's tls-sealer is porthole.
+    static std::string describe(bool wanted);
 
     RecordSealer();
     ~RecordSealer();

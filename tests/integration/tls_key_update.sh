@@ -5,7 +5,8 @@
 # and 40 MiB down (byte count) must cross intact in the one session (no reconnect), and both ends
 # must report the key updates they sent: `porthole status --json` and `portholectl status
 # --json` (tls_key_updates). A peer that did not follow a KeyUpdate could not decrypt a single
-# record after it, so the transfers themselves prove that the other side switched keys.
+# record after it, so the transfers themselves prove that the other side switched keys. Where
+# porthole seals its records itself, this is also the record sealer's end-to-end test.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_binaries
@@ -49,6 +50,17 @@ check "concentrator: one full TLS handshake in all" \
   test "$(jq -r .tls_handshakes.full <<<"$server")" = 1
 text=$(portholectl_cmd status)
 check "portholectl status shows the key updates" grep -qE '^tls .*key updates sent [1-9]' <<<"$text"
+# Who sealed the records: porthole itself where the build has ipsec-mb and the CPU AES-NI
+# (src/tls/README.md "Record sealing"), OpenSSL otherwise; both ends say so once at start.
+sealer_c=$(grep -m1 -o 'TLS records sent are sealed by .*' "$PORTHOLE_LOG")
+sealer_d=$(grep -m1 -o 'TLS records sent are sealed by .*' "$PORTHOLED_LOG")
+log "client: ${sealer_c:-<no line>}"
+log "concentrator: ${sealer_d:-<no line>}"
+check "both ends log who seals their records" test -n "$sealer_c" -a -n "$sealer_d"
+if ldd "$PORTHOLED_BIN" 2>/dev/null | grep -q libIPSec_MB && grep -qw aes /proc/cpuinfo; then
+  check "with ipsec-mb and AES-NI, porthole seals (across all the key updates above)" \
+    grep -q 'sealed by porthole (ipsec-mb' <<<"$sealer_d"
+fi
 check "no session ended on the concentrator" test "$(log_count "$PORTHOLED_LOG" ': ended: ')" = 0
 check "portholed still running" kill -0 "$PORTHOLED_PID"
 check "porthole still running" kill -0 "$PORTHOLE_PID"

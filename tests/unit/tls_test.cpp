@@ -723,10 +723,14 @@ TEST_CASE("tls: each side updates its sending key every key_update_records recor
 }
 
 TEST_CASE("tls: records porthole seals decrypt in a peer where OpenSSL seals, both ways") {
+    CHECK(RecordSealer::describe(false) == "OpenSSL (tls-sealer = openssl)");
+    MESSAGE(RecordSealer::describe(true));
     if (!RecordSealer::available()) {
+        CHECK(RecordSealer::describe(true).rfind("OpenSSL (", 0) == 0);
         MESSAGE("built without ipsec-mb or no AES-NI: OpenSSL seals every record");
         return;
     }
+    CHECK(RecordSealer::describe(true).rfind("porthole (ipsec-mb ", 0) == 0);
     Lab lab;
     struct Case {
         const char* name;
