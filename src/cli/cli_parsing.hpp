@@ -11,7 +11,7 @@
 #include "tls/tls_context.hpp"
 
 namespace CLI {
-class ParseError;
+class App;
 }
 
 namespace porthole::cli {
@@ -29,7 +29,12 @@ Result<std::vector<Prefix>> parse_prefixes(const std::vector<std::string>& texts
 // Prints "PROGRAM: error: MESSAGE" to stderr; returns the exit code 1.
 int fail(std::string_view program, std::string_view message);
 
-// One line for a command-line or config-file mistake (CLI11's wording made plainer).
-std::string describe(const CLI::ParseError& e);
+// Runs app.parse over args (args[0] is the program) for both programs' command lines. Returns the
+// text to print before exiting 0 when --help, --help-all or --version was asked for, else an
+// empty string. A mistake is one line naming the flag, or the configuration file (app's
+// set_config option) and the key. key_prefix: what CLI11 puts before the file's keys
+// ("connect." for porthole, whose file holds connect's options; "" for portholed).
+Result<std::string> parse_command_line(CLI::App& app, const std::vector<std::string>& args,
+                                       std::string_view key_prefix = "");
 
 }  // namespace porthole::cli

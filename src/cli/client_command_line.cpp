@@ -1,11 +1,7 @@
 #include "cli/client_command_line.hpp"
 
 #include <CLI/CLI.hpp>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 
 #include "cli/cli_parsing.hpp"
@@ -145,39 +141,6 @@ Result<void> convert_connect(const RawOptions& raw, ClientCommandLine& out) {
     return {};
 }
 
-// Why `path` could not be read, in a few words.
-std::string why_unreadable(const std::string& path) {
-    std::error_code ec;
-    auto st = std::filesystem::status(path, ec);
-    if (ec) return ec.message();
-    if (std::filesystem::is_directory(st)) return "it is a directory";
-    errno = 0;
-    std::ifstream f(path);
-    if (!f.good() && errno != 0) return std::strerror(errno);
-    return "not readable";
-}
-
-// A config-file error, as one line naming the file and the key. CLI11 names the keys
-// `connect.KEY` (see SubcommandConfig); SubcommandConfig's own errors are worded already.
-std::string describe_config_error(std::string what, const std::string& path) {
-    auto without_connect = [](std::string text) {
-        const std::string prefix = std::string(kConnect) + ".";
-        if (text.rfind(prefix, 0) == 0) text.erase(0, prefix.size());
-        return text;
-    };
-    constexpr std::string_view unknown_key = "INI was not able to parse ";
-    if (what.rfind(unknown_key, 0) == 0)
-        return fmt::format("configuration file {}: unknown key '{}'", path,
-                           without_connect(what.substr(unknown_key.size())));
-    constexpr std::string_view not_configurable =
-        ": This option is not allowed in a configuration file";
-    if (auto at = what.rfind(not_configurable);
-        at != std::string::npos && at + not_configurable.size() == what.size())
-        return fmt::format("configuration file {}: key '{}' is not allowed in a file", path,
-                           without_connect(what.substr(0, at)));
-    return fmt::format("configuration file {}: {}", path, without_connect(what));
-}
-
 }  // namespace
 
 Result<ClientCommandLine> parse_client_command_line(const std::vector<std::string>& args) {
@@ -213,35 +176,11 @@ Result<ClientCommandLine> parse_client_command_line(const std::vector<std::strin
     status->add_option("--state-dir", raw.status_dir, "The client's --state-dir")
         ->capture_default_str();
 
-    std::vector<const char*> argv;
-    argv.reserve(args.size());
-    for (const auto& a : args)
-        argv.push_back(a.c_str());
-    auto config_file = [reader] {
-        return reader->results().empty() ? std::string() : reader->results().back();
-    };
-    try {
-        app.parse(static_cast<int>(argv.size()), argv.data());
-    } catch (const CLI::CallForHelp&) {
-        out.exit_text = app.help();
+    auto parsed = parse_command_line(app, args, std::string(kConnect) + ".");
+    if (!parsed) return parsed.error();
+    if (!parsed->empty()) {
+        out.exit_text = *parsed;
         return out;
-    } catch (const CLI::CallForAllHelp&) {
-        out.exit_text = app.help("", CLI::AppFormatMode::All);
-        return out;
-    } catch (const CLI::CallForVersion& e) {
-        out.exit_text = std::string(e.what()) + "\n";
-        return out;
-    } catch (const CLI::FileError&) {  // only the config file is read while parsing
-        return make_error("configuration file {}: cannot read it ({})", config_file(),
-                          why_unreadable(config_file()));
-    } catch (const CLI::ConfigError& e) {
-        return make_error("{}", describe_config_error(e.what(), config_file()));
-    } catch (const CLI::ParseError& e) {
-        // A value of the file CLI11 could not take names its key connect.KEY.
-        if (std::string_view(e.what()).rfind(std::string(kConnect) + ".", 0) == 0 &&
-            !config_file().empty())
-            return make_error("{}", describe_config_error(e.what(), config_file()));
-        return make_error("{}", describe(e));
     }
 
     if (status->parsed()) {
@@ -250,7 +189,7 @@ Result<ClientCommandLine> parse_client_command_line(const std::vector<std::strin
         return out;
     }
     out.command = ClientCommandLine::Command::connect;
-    out.config_file = config_file();
+    out.config_file = reader->results().empty() ? std::string() : reader->results().back();
     if (auto r = convert_connect(raw, out); !r) return r.error();
     return out;
 }

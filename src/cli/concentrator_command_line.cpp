@@ -191,23 +191,11 @@ Result<ConcentratorCommandLine> parse_concentrator_command_line(
     out.options.handshake_threads =
         concentrator::default_handshake_threads(std::thread::hardware_concurrency());
     add_options(app, out.options, raw);
-    std::vector<const char*> argv;
-    argv.reserve(args.size());
-    for (const auto& a : args)
-        argv.push_back(a.c_str());
-    try {
-        app.parse(static_cast<int>(argv.size()), argv.data());
-    } catch (const CLI::CallForHelp&) {
-        out.exit_text = app.help();
+    auto parsed = parse_command_line(app, args);
+    if (!parsed) return parsed.error();
+    if (!parsed->empty()) {
+        out.exit_text = *parsed;
         return out;
-    } catch (const CLI::CallForAllHelp&) {
-        out.exit_text = app.help("", CLI::AppFormatMode::All);
-        return out;
-    } catch (const CLI::CallForVersion& e) {
-        out.exit_text = std::string(e.what()) + "\n";
-        return out;
-    } catch (const CLI::ParseError& e) {
-        return make_error("{}", describe(e));
     }
     if (auto* c = app.get_config_ptr(); c != nullptr && c->count() > 0)
         out.config_file = c->as<std::string>();

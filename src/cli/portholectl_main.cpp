@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::Success& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        return cli::fail("portholectl", cli::describe(e));
+        return cli::fail("portholectl", e.what());
     }
 
     std::string cmd = app.get_subcommands().front()->get_name();

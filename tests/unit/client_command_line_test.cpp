@@ -2,38 +2,20 @@
 // keys are connect's long flag names, the command line overrides the file, unknown keys and
 // unreadable files are errors naming them.
 #include <doctest/doctest.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "cli/client_command_line.hpp"
+#include "test_command_line.hpp"
+#include "test_temp_dir.hpp"
 
 using namespace porthole;
 using cli::ClientCommandLine;
 using cli::parse_client_command_line;
+using test::TempDir;
 
 namespace {
-
-// A temporary directory for configuration files, removed with everything in it.
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/porthole-config-test.XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    std::string write(const std::string& name, const std::string& text) const {
-        auto p = path / name;
-        std::ofstream(p) << text;
-        return p.string();
-    }
-};
 
 const std::string kRequired =
     "server = \"198.18.2.2:8443\"\n"
@@ -41,21 +23,12 @@ const std::string kRequired =
     "cert = \"/etc/porthole/ue.pem\"\n"
     "key = \"/etc/porthole/ue.key\"\n";
 
-porthole::Result<ClientCommandLine> parse(std::vector<std::string> args) {
-    args.insert(args.begin(), "porthole");
-    return parse_client_command_line(args);
-}
-
 ClientCommandLine ok(std::vector<std::string> args) {
-    auto r = parse(args);
-    REQUIRE_MESSAGE(r.has_value(), r.error().message);
-    return *r;
+    return test::parsed_ok(parse_client_command_line, "porthole", std::move(args));
 }
 
 std::string error(std::vector<std::string> args) {
-    auto r = parse(args);
-    REQUIRE(!r.has_value());
-    return r.error().message;
+    return test::parse_error(parse_client_command_line, "porthole", std::move(args));
 }
 
 }  // namespace
@@ -144,6 +117,12 @@ TEST_CASE("porthole connect --config: the command line overrides the file, befor
     // ...and none where it does: the file's value is not looked at.
     CHECK(ok({"connect", "--config", bad, "--tls-min", "1.2"}).options.tls_min ==
           tls::TlsVersion::v1_2);
+    // A value CLI11 refuses (out of range) names the file, or the flag when it is the flag's.
+    auto range = dir.write("range.toml", kRequired + "connect-timeout = 0\n");
+    CHECK(error({"connect", "--config", range}) ==
+          "configuration file " + range + ": connect-timeout: Value 0 not in range 1 to 300");
+    CHECK(error({"connect", "--config", range, "--connect-timeout=0"}) ==
+          "--connect-timeout: Value 0 not in range 1 to 300");
     // The last --config counts.
     auto other = dir.write("other.toml", kRequired + "tun-name = \"ph2\"\n");
     CHECK(ok({"connect", "--config", file, "--config", other}).options.tun_name == "ph2");

@@ -15,20 +15,13 @@
 
 #include "control/control_client.hpp"
 #include "control/control_server.hpp"
+#include "test_temp_dir.hpp"
 
 using namespace porthole;
 using namespace std::chrono_literals;
+using test::TempDir;
 
 namespace {
-
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/porthole-ctl-test.XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 // Runs the loop until `done` (bounded by 5 s).
 void run_until(net::EventLoop& loop, const std::atomic<bool>& done) {
@@ -65,7 +58,7 @@ TEST_CASE("control server: request, reply, limits, stale and live sockets") {
     auto loop = net::EventLoop::create();
     REQUIRE(loop);
     control::ControlServerOptions o;
-    o.path = dir.path + "/run/ctl.sock";  // the parent is created
+    o.path = dir.path.string() + "/run/ctl.sock";  // the parent is created
     o.max_request = 64;
     o.timeout = 300ms;
     std::string last;
@@ -79,7 +72,7 @@ TEST_CASE("control server: request, reply, limits, stale and live sockets") {
     REQUIRE(::stat(o.path.c_str(), &st) == 0);
     CHECK(S_ISSOCK(st.st_mode));
     CHECK((st.st_mode & 0777) == 0660);
-    REQUIRE(::stat((dir.path + "/run").c_str(), &st) == 0);
+    REQUIRE(::stat((dir.path.string() + "/run").c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0750);
 
     auto reply = ask(*loop, o.path, "status");
@@ -145,11 +138,11 @@ TEST_CASE("control server: request, reply, limits, stale and live sockets") {
 
 TEST_CASE("control client: one-line errors") {
     TempDir dir;
-    auto r = control::control_request(dir.path + "/none.sock", "status", 1s);
+    auto r = control::control_request(dir.path.string() + "/none.sock", "status", 1s);
     REQUIRE_FALSE(r);
-    CHECK(r.error().message == "cannot reach portholed at " + dir.path +
+    CHECK(r.error().message == "cannot reach portholed at " + dir.path.string() +
                                    "/none.sock: no such file (is portholed running?)");
-    std::string file = dir.path + "/plain";
+    std::string file = dir.path.string() + "/plain";
     { Fd f(::open(file.c_str(), O_CREAT | O_WRONLY, 0600)); }
     auto r2 = control::control_request(file, "status", 1s);
     REQUIRE_FALSE(r2);
