@@ -14,7 +14,7 @@ fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(envelope_decoder_fuzz control_message_fuzz server_session_fuzz ip_packet_fuzz
-           offload_fuzz)
+           offload_fuzz record_reader_fuzz)
 fi
 build="$root/build-fuzz"
 

@@ -20,8 +20,8 @@ using porthole::HostPort;  // "host", "host:443", "[2001:db8::1]:443", ...
 using porthole::parse_host_port;
 Result<tls::TlsVersion> parse_tls_version(std::string_view text);
 Result<log::Level> parse_log_level(std::string_view text);
-// tls-sealer: "porthole" (true: porthole seals TLS 1.3 AES-GCM records where it can) or
-// "openssl" (false: OpenSSL seals every record); tls::ServerConfig/ClientConfig::seal_records.
+// tls-sealer: "porthole" (true: porthole seals and opens TLS 1.3 AES-GCM records where it can)
+// or "openssl" (false: OpenSSL does, every record); tls::ServerConfig/ClientConfig::seal_records.
 Result<bool> parse_tls_sealer(std::string_view text);
 Result<std::vector<Prefix>> parse_prefixes(const std::vector<std::string>& texts,
                                            std::string_view what);

@@ -65,7 +65,7 @@ void add_connect_options(CLI::App& connect, client::ClientOptions& o, RawOptions
         ->check(CLI::Range(tls::kMinKeyUpdateRecords, tls::kMaxKeyUpdateRecords));
     connect
         .add_option("--tls-sealer", raw.tls_sealer,
-                    "Who seals outgoing TLS 1.3 records: porthole (AES-GCM with ipsec-mb where "
+                    "Who seals and opens TLS 1.3 records: porthole (AES-GCM with ipsec-mb where "
                     "the build and CPU allow, else OpenSSL) or openssl")
         ->capture_default_str();
     connect.add_option("--tun-name", o.tun_name, "Name of the TUN device")->capture_default_str();

@@ -49,7 +49,7 @@ void add_options(CLI::App& app, concentrator::ConcentratorOptions& o, RawOptions
         ->capture_default_str()
         ->check(CLI::Range(tls::kMinKeyUpdateRecords, tls::kMaxKeyUpdateRecords));
     app.add_option("--tls-sealer", raw.tls_sealer,
-                   "Who seals outgoing TLS 1.3 records: porthole (AES-GCM with ipsec-mb where "
+                   "Who seals and opens TLS 1.3 records: porthole (AES-GCM with ipsec-mb where "
                    "the build and CPU allow, else OpenSSL) or openssl")
         ->capture_default_str();
     app.add_option("--pool", raw.pool,

@@ -42,6 +42,8 @@ std::string to_json(const ClientStatus& s) {
         {"packets_down", s.packets_down},
         {"reconnects", s.reconnects},
         {"tls_key_updates", s.key_updates},
+        {"tls_records_sealed", s.records_sealed},
+        {"tls_records_opened", s.records_opened},
         {"refused_no_address", s.refused},
         {"last_error", s.last_error},
         {"rtt_ms", s.rtt_ms ? nlohmann::json(*s.rtt_ms) : nlohmann::json(nullptr)},
@@ -73,6 +75,8 @@ std::optional<ClientStatus> from_json(const std::string& text, std::string& erro
         s.packets_down = j.value("packets_down", uint64_t(0));
         s.reconnects = j.value("reconnects", uint64_t(0));
         s.key_updates = j.value("tls_key_updates", uint64_t(0));
+        s.records_sealed = j.value("tls_records_sealed", uint64_t(0));
+        s.records_opened = j.value("tls_records_opened", uint64_t(0));
         s.refused = j.value("refused_no_address", uint64_t(0));
         s.last_error = j.value("last_error", "");
         if (j.contains("rtt_ms") && j["rtt_ms"].is_number()) s.rtt_ms = j["rtt_ms"].get<double>();
@@ -100,7 +104,8 @@ std::string to_text(const ClientStatus& s, int64_t now) {
                                 s.packets_up, amount(s.bytes_down), s.packets_down));
     line("rtt", s.rtt_ms ? fmt::format("{:.1f} ms", *s.rtt_ms) : "-");
     line("reconnects", fmt::format("{}", s.reconnects));
-    line("tls", fmt::format("key updates sent {}", s.key_updates));
+    line("tls", fmt::format("key updates sent {}, records sealed {} / opened {} by porthole",
+                            s.key_updates, s.records_sealed, s.records_opened));
     if (s.refused > 0)
         line("refused", fmt::format("{} packets of a family the tunnel does not carry", s.refused));
     line("dns", s.dns.empty() ? "-" : s.dns);

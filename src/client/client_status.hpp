@@ -22,7 +22,9 @@ struct ClientStatus {
     uint64_t bytes_up = 0, packets_up = 0, bytes_down = 0, packets_down = 0;
     uint64_t reconnects = 0;
     uint64_t key_updates = 0;  // TLS KeyUpdates sent (the sending key renewed), all connections
-    uint64_t refused = 0;      // packets answered "administratively prohibited" (no address)
+    // TLS records porthole sealed and opened itself on the current connection (0: OpenSSL did).
+    uint64_t records_sealed = 0, records_opened = 0;
+    uint64_t refused = 0;  // packets answered "administratively prohibited" (no address)
     std::string last_error;
     std::optional<double> rtt_ms;  // from the last keep-alive
     std::string dns;               // how the tunnel's DNS settings were applied, or why not

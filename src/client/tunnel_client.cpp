@@ -19,7 +19,7 @@
 #include "packet/envelope.hpp"
 #include "packet/ip_packet.hpp"
 #include "session/lane.hpp"
-#include "tls/record_sealer.hpp"
+#include "tls/record_protection.hpp"
 
 namespace porthole::client {
 
@@ -102,7 +102,8 @@ Result<void> TunnelClient::run() {
                                  opt_.tls_min, opt_.key_update_records, opt_.seal_records});
     if (!ctx) return ctx.error();
     tls_ctx_.emplace(std::move(*ctx));
-    log::info("TLS records sent are sealed by {}", tls::RecordSealer::describe(opt_.seal_records));
+    log::info("TLS records are sealed and opened by {}",
+              tls::RecordProtection::describe(opt_.seal_records));
 
     // What a previous run that crashed left changed (DNS) is undone before anything else.
     os::DnsPlace place{opt_.state_dir, opt_.tun_name};
@@ -762,6 +763,8 @@ ClientStatus TunnelClient::status() const {
     s.packets_down = packets_down_;
     s.reconnects = reconnects_;
     s.key_updates = ended_key_updates_ + (tls_ ? tls_->key_updates() : 0);
+    s.records_sealed = tls_ ? tls_->sealed_records() : 0;
+    s.records_opened = tls_ ? tls_->opened_records() : 0;
     s.refused = refused_;
     s.last_error = last_error_;
     if (auto rtt = core_.last_rtt())

@@ -23,7 +23,7 @@
 #include "os/systemd_notify.hpp"
 #include "packet/ip_packet.hpp"
 #include "session/lease_file.hpp"
-#include "tls/record_sealer.hpp"
+#include "tls/record_protection.hpp"
 
 namespace porthole::concentrator {
 
@@ -375,7 +375,8 @@ int Concentrator::run() {
               opt_.nat_egress.empty() ? std::string("routed")
                                       : fmt::format("NAT via {}", opt_.nat_egress),
               opt_.mtu, loops(), loops() == 1 ? "" : "s");
-    log::info("TLS records sent are sealed by {}", tls::RecordSealer::describe(opt_.seal_records));
+    log::info("TLS records are sealed and opened by {}",
+              tls::RecordProtection::describe(opt_.seal_records));
     os::systemd::notify_ready();  // listeners accept, the TUN device is up
     watchdog_ = os::systemd::watchdog_interval();
     auto next_tick = Clock::now();

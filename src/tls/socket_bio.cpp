@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "tls/record_sealer.hpp"
+#include "tls/record_protection.hpp"
 
 namespace porthole::tls {
 namespace {
@@ -31,7 +31,7 @@ struct State {
     size_t head = 0;  // first unsent byte
     size_t tail = 0;  // end of what is queued
     uint64_t sealed = 0;
-    RecordSealer sealer;
+    RecordProtection sealer;
 
     [[nodiscard]] size_t pending() const { return tail - head; }
 
@@ -107,8 +107,8 @@ int bio_write(BIO* b, const char* data, int len) {
     s->record_type = 0;
     size_t done = 0;
     do {
-        const size_t n = std::min(size_t(len) - done, RecordSealer::kMaxPlaintext);
-        if (!s->reserve(n + RecordSealer::kOverhead)) return -1;
+        const size_t n = std::min(size_t(len) - done, RecordProtection::kMaxPlaintext);
+        if (!s->reserve(n + RecordProtection::kOverhead)) return -1;
         const size_t out = s->sealer.seal(type, {in + done, n}, s->buf + s->tail);
         if (out == 0) {
             s->broken = true;
@@ -154,13 +154,13 @@ long accept_key(State* s, const void* ptr) {
         const auto* k = static_cast<const tls12_crypto_info_aes_gcm_128*>(ptr);
         std::memcpy(iv, k->salt, 4);
         std::memcpy(iv + 4, k->iv, 8);
-        ok = s->sealer.set_key(RecordSealer::Cipher::aes_128_gcm, {k->key, sizeof k->key},
+        ok = s->sealer.set_key(RecordProtection::Cipher::aes_128_gcm, {k->key, sizeof k->key},
                                std::span<const uint8_t, 12>(iv, 12), seq_of(k->rec_seq));
     } else if (info->cipher_type == TLS_CIPHER_AES_GCM_256) {
         const auto* k = static_cast<const tls12_crypto_info_aes_gcm_256*>(ptr);
         std::memcpy(iv, k->salt, 4);
         std::memcpy(iv + 4, k->iv, 8);
-        ok = s->sealer.set_key(RecordSealer::Cipher::aes_256_gcm, {k->key, sizeof k->key},
+        ok = s->sealer.set_key(RecordProtection::Cipher::aes_256_gcm, {k->key, sizeof k->key},
                                std::span<const uint8_t, 12>(iv, 12), seq_of(k->rec_seq));
     }
     OPENSSL_cleanse(iv, sizeof iv);
@@ -247,7 +247,7 @@ BIO* new_socket_bio(int fd, size_t send_buffer, bool seal) {
     if (b == nullptr) return nullptr;
     auto* s = new State;
     s->fd = fd;
-    s->offer = seal && RecordSealer::available();
+    s->offer = seal && RecordProtection::available();
     s->capacity = send_buffer;
     BIO_set_data(b, s);
     BIO_set_init(b, 1);

@@ -4,11 +4,13 @@
 // It also serves OpenSSL 3.0's kernel-TLS offload hook in user space. A connection made with
 // `seal = true` sets SSL_OP_ENABLE_KTLS; when OpenSSL installs the TLS 1.3 application sending
 // key it offers it to this BIO (BIO_CTRL_SET_KTLS, the Linux kTLS key structure) exactly as it
-// would offer it to the kernel; the BIO accepts AES-GCM keys when record_sealer.hpp can use
+// would offer it to the kernel; the BIO accepts AES-GCM keys when record_protection.hpp can use
 // them, and from then on OpenSSL hands it each record's plaintext (the caller's own buffer,
 // no copy) and the BIO seals it straight into the send buffer. Anything else (TLS 1.2,
-// ChaCha20, a build without ipsec-mb) is refused, and OpenSSL seals as usual. Receiving is never
-// offloaded. Key updates: see set_sealing_secret().
+// ChaCha20, a build without ipsec-mb) is refused, and OpenSSL seals as usual. OpenSSL 3.0 offers
+// no TLS 1.3 receiving key: record_reader.hpp takes receiving over after the handshake, reading
+// the socket itself (this BIO's reads serve OpenSSL until then). Key updates: see
+// set_sealing_secret().
 //
 // The control codes 72/74/75 are OpenSSL's internal BIO_CTRL_SET_KTLS,
 // BIO_CTRL_SET_KTLS_TX_SEND_CTRL_MSG and BIO_CTRL_CLEAR_KTLS_TX_CTRL_MSG (include/internal/bio.h

@@ -11,9 +11,11 @@
 #include <climits>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string_view>
 
 #include "tls/openssl_error.hpp"
+#include "tls/record_reader.hpp"
 #include "tls/socket_bio.hpp"
 
 namespace porthole::tls {
@@ -47,6 +49,9 @@ struct PeerInfo {
     bool handshake_done = false;  // handshake() has returned ok
     bool data_read = false;       // application data has been received (not just the handshake)
     std::unique_ptr<SSL_SESSION, SessionDeleter> ticket;  // client: the newest ticket received
+    // Receiving with porthole's record reader (record_reader.hpp): present from the start where
+    // it may take over, gone once it is clear it will not.
+    std::unique_ptr<RecordReader> reader;
 };
 
 void free_peer_info(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
@@ -228,6 +233,31 @@ unsigned long first_error() {
     return first_ssl != 0 ? first_ssl : first;
 }
 
+// OpenSSL's message callback, set while the record reader may still take over: counts the
+// records OpenSSL reads (one header each), so that the reader knows the next sequence number.
+void count_read_records(int write_p, int, int content_type, const void*, size_t, SSL* ssl, void*) {
+    if (write_p != 0 || content_type != SSL3_RT_HEADER) return;
+    if (PeerInfo* info = peer_info(ssl); info != nullptr && info->reader)
+        info->reader->record_seen();
+}
+
+// The connection will not hand receiving over: OpenSSL reads ahead again, counts no more.
+void keep_openssl_reading(SSL* ssl, PeerInfo* info) {
+    SSL_set_read_ahead(ssl, 1);
+    SSL_set_msg_callback(ssl, nullptr);
+    if (info != nullptr) info->reader.reset();
+}
+
+// The record protection of the session's cipher, when the reader can open it.
+std::optional<RecordProtection::Cipher> openable_cipher(const SSL* ssl) {
+    if (SSL_version(ssl) != TLS1_3_VERSION) return std::nullopt;
+    const SSL_CIPHER* c = SSL_get_current_cipher(ssl);
+    const uint32_t id = c != nullptr ? SSL_CIPHER_get_id(c) : 0;
+    if (id == TLS1_3_CK_AES_128_GCM_SHA256) return RecordProtection::Cipher::aes_128_gcm;
+    if (id == TLS1_3_CK_AES_256_GCM_SHA384) return RecordProtection::Cipher::aes_256_gcm;
+    return std::nullopt;
+}
+
 }  // namespace
 
 Result<TlsConnection> TlsConnection::make(const TlsContext& ctx, int fd) {
@@ -256,6 +286,14 @@ Result<TlsConnection> TlsConnection::make(const TlsContext& ctx, int fd) {
         return make_error("cannot attach TLS to socket {}", fd);
     }
     SSL_set_bio(raw, bio, bio);  // one BIO both ways: the SSL holds its one reference
+    if (seal) {
+        // Receiving may be handed to porthole's record reader after the handshake: until then
+        // OpenSSL reads record by record (no bytes it has not processed left in its buffer) and
+        // reports each one, so that the reader knows where to start (record_reader.hpp).
+        info->reader = std::make_unique<RecordReader>(fd, ctx.is_server());
+        SSL_set_read_ahead(raw, 0);
+        SSL_set_msg_callback(raw, count_read_records);
+    }
     if (ctx.is_server()) {
         SSL_set_accept_state(raw);
     } else {
@@ -287,21 +325,66 @@ TlsStatus TlsConnection::handshake() {
     ERR_clear_error();
     int ret = SSL_do_handshake(ssl_.get());
     if (ret == 1) {
-        if (PeerInfo* info = peer_info(ssl_.get()); info != nullptr) info->handshake_done = true;
+        PeerInfo* info = peer_info(ssl_.get());
+        if (info != nullptr) info->handshake_done = true;
+        if (info != nullptr && info->reader) {
+            info->reader->handshake_done();
+            if (!openable_cipher(ssl_.get()) || !info->reader->has_secret())
+                keep_openssl_reading(ssl_.get(), info);
+            else if (is_server_)
+                take_over_reading();  // a client sends no tickets: nothing more for OpenSSL
+        }
         ERR_clear_error();
         return TlsStatus::ok;
     }
     return classify(ret, "handshake");
 }
 
+void TlsConnection::take_over_reading() {
+    SSL* s = ssl_.get();
+    PeerInfo* info = peer_info(s);
+    if (info == nullptr || !info->reader) return;
+    auto cipher = openable_cipher(s);
+    if (SSL_pending(s) > 0 || SSL_has_pending(s) == 1) return;  // not at a record boundary yet
+    if (!cipher || !info->reader->start(*cipher)) return keep_openssl_reading(s, info);
+    SSL_set_msg_callback(s, nullptr);
+    (void)SSL_free_buffers(s);  // OpenSSL reads nothing more
+    ERR_clear_error();
+}
+
 TlsIo TlsConnection::read(std::span<std::byte> buf) {
     if (buf.empty()) return {TlsStatus::ok, 0};
+    PeerInfo* info = peer_info(ssl_.get());
+    if (info != nullptr && info->reader && info->reader->active()) {
+        auto r = info->reader->read(buf);
+        if (info->reader->take_update_request()) peer_asked_update_ = true;
+        switch (r.status) {
+            case RecordReader::Status::ok:
+                info->data_read = true;
+                limit_.received(r.bytes);
+                return {TlsStatus::ok, r.bytes};
+            case RecordReader::Status::want_read:
+                return {TlsStatus::want_read, 0};
+            case RecordReader::Status::closed:
+                return {TlsStatus::closed, 0};
+            case RecordReader::Status::failed:
+                // As with OpenSSL reading: a reset is the transport's failure, not the session's
+                // (the ticket stays good).
+                if (!info->reader->transport_failed()) tls_failed_ = true;
+                error_ = fmt::format("TLS read: {}", info->reader->error());
+                return {TlsStatus::failed, 0};
+        }
+    }
     ERR_clear_error();
     size_t n = 0;
     int ret = SSL_read_ex(ssl_.get(), buf.data(), buf.size(), &n);
     if (ret == 1) {
-        if (PeerInfo* info = peer_info(ssl_.get()); info != nullptr)
+        if (info != nullptr) {
             info->handshake_done = info->data_read = true;
+            // The client hands receiving over after the server's first application data: the
+            // session tickets come before it, and OpenSSL has kept them.
+            if (info->reader) take_over_reading();
+        }
         limit_.received(n);
         return {TlsStatus::ok, n};
     }
@@ -312,7 +395,7 @@ TlsIo TlsConnection::write(std::span<const std::byte> buf) {
     if (buf.empty()) return {TlsStatus::ok, 0};
     // Only ever between two completed writes: a write that returned want_write is repeated
     // with the same bytes before the limit can be reached again.
-    if (limit_.due() || limit_.peer_due()) {
+    if (limit_.due() || limit_.peer_due() || peer_asked_update_) {
         if (TlsStatus s = renew_key(); s != TlsStatus::ok) return {s, 0};
     }
     // A full send buffer makes the write wait here, before OpenSSL has taken the bytes.
@@ -352,6 +435,7 @@ TlsStatus TlsConnection::renew_key() {
     }
     limit_.renewed();
     if (ask) limit_.peer_asked();
+    peer_asked_update_ = false;  // answered (RFC 8446 §4.6.3), before any more application data
     return TlsStatus::ok;
 }
 
@@ -648,10 +732,29 @@ uint64_t TlsConnection::sealed_records() const {
     return socket_bio_sealed_records(SSL_get_wbio(ssl_.get()));
 }
 
+uint64_t TlsConnection::opened_records() const {
+    const PeerInfo* info = peer_info(ssl_.get());
+    return info != nullptr && info->reader ? info->reader->records() : 0;
+}
+
+uint64_t TlsConnection::peer_key_updates_opened() const {
+    const PeerInfo* info = peer_info(ssl_.get());
+    return info != nullptr && info->reader ? info->reader->key_updates() : 0;
+}
+
 void TlsConnection::release_buffers() {
     if (SSL_pending(ssl_.get()) == 0) (void)SSL_free_buffers(ssl_.get());
     socket_bio_release(SSL_get_wbio(ssl_.get()));
+    if (PeerInfo* info = peer_info(ssl_.get()); info != nullptr && info->reader)
+        info->reader->release();
     ERR_clear_error();
 }
+
+namespace detail {
+void note_peer_secret(const SSL* ssl, std::span<const uint8_t> secret, bool initial) {
+    if (PeerInfo* info = peer_info(ssl); info != nullptr && info->reader)
+        info->reader->peer_secret(secret, initial);
+}
+}  // namespace detail
 
 }  // namespace porthole::tls

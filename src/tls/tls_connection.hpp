@@ -93,6 +93,11 @@ public:
     [[nodiscard]] uint64_t key_update_requests() const { return limit_.requests(); }
     // Records porthole sealed itself rather than OpenSSL (socket_bio.hpp; 0 when OpenSSL seals).
     [[nodiscard]] uint64_t sealed_records() const;
+    // Records porthole's record reader opened (record_reader.hpp; 0 while OpenSSL receives).
+    [[nodiscard]] uint64_t opened_records() const;
+    // The peer's KeyUpdates the record reader followed (those OpenSSL read itself, before the
+    // hand-over or without one, are not counted here).
+    [[nodiscard]] uint64_t peer_key_updates_opened() const;
 
 private:
     TlsConnection(SSL* ssl, bool is_server, uint64_t key_update_records)
@@ -100,10 +105,13 @@ private:
     TlsStatus classify(int ret, const char* op);
     // Schedules a KeyUpdate that the next SSL_write sends first: ok, or failed (TLS 1.2).
     TlsStatus renew_key();
+    // Hands receiving to the record reader at a record boundary (or lets OpenSSL keep it).
+    void take_over_reading();
     std::unique_ptr<SSL, SslDeleter> ssl_;
     bool is_server_ = false;
     bool ticket_offered_ = false;
     bool tls_failed_ = false;
+    bool peer_asked_update_ = false;  // the peer's KeyUpdate asked for ours
     RecordLimit limit_;
     std::string error_;
 };
@@ -112,6 +120,8 @@ namespace detail {
 // The client context's new-session callback (SSL_CTX_sess_set_new_cb): keeps a TLS 1.3 ticket
 // in the receiving connection, for take_ticket().
 int keep_new_session(SSL* ssl, SSL_SESSION* session);
+// The keylog callback (tls_context.cpp): the peer's traffic secret, for the record reader.
+void note_peer_secret(const SSL* ssl, std::span<const uint8_t> secret, bool initial);
 }  // namespace detail
 
 }  // namespace porthole::tls

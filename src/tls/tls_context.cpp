@@ -13,7 +13,7 @@
 
 #include "base/log.hpp"
 #include "tls/openssl_error.hpp"
-#include "tls/record_sealer.hpp"
+#include "tls/record_protection.hpp"
 #include "tls/revocation_list.hpp"
 #include "tls/socket_bio.hpp"
 #include "tls/tls_connection.hpp"
@@ -223,14 +223,24 @@ Result<void> set_tickets(SSL_CTX* c, std::chrono::seconds lifetime) {
 // KeyUpdate, OpenSSL reports the new sending traffic secret here (it has just written the
 // KeyUpdate message under the old key), and the connection's BIO derives the next key from it.
 // Every other line (handshake secrets, the first traffic secrets, the peer's updates) is ignored.
+// OpenSSL's keylog lines carry the TLS 1.3 traffic secrets: "LABEL CLIENT_RANDOM SECRET" (hex).
+// Our own sending secret after a KeyUpdate (_N; the first key comes through the kTLS hook) goes
+// to the BIO that seals; the peer's (_0, then _N after each KeyUpdate OpenSSL read) to the
+// connection's record reader, which takes over receiving after the handshake.
 void on_keylog(const SSL* ssl, const char* line) {
-    const std::string_view label =
-        SSL_is_server(ssl) ? "SERVER_TRAFFIC_SECRET_N " : "CLIENT_TRAFFIC_SECRET_N ";
+    const bool server = SSL_is_server(ssl) != 0;
+    const std::string_view own = server ? "SERVER_TRAFFIC_SECRET_" : "CLIENT_TRAFFIC_SECRET_";
+    const std::string_view peer = server ? "CLIENT_TRAFFIC_SECRET_" : "SERVER_TRAFFIC_SECRET_";
     std::string_view rest(line);
-    if (rest.substr(0, label.size()) != label) return;
-    rest.remove_prefix(label.size());
+    const bool is_own = rest.substr(0, own.size()) == own;
+    const bool is_peer = rest.substr(0, peer.size()) == peer;
+    if (!is_own && !is_peer) return;
+    rest.remove_prefix(own.size());
+    const bool initial = rest.substr(0, 2) == "0 ";
+    if (!initial && rest.substr(0, 2) != "N ") return;
+    if (is_own && initial) return;  // the kTLS hook brought the first sending key
+    rest.remove_prefix(2);
     const size_t space = rest.find(' ');  // after the client random
-    BIO* bio = SSL_get_wbio(ssl);
     uint8_t secret[64];
     size_t len = 0;
     bool ok = space != std::string_view::npos;
@@ -249,16 +259,21 @@ void on_keylog(const SSL* ssl, const char* line) {
             secret[len++] = uint8_t(hi << 4 | lo);
         }
     }
-    // A line that cannot be read leaves the BIO with no usable key: it refuses to write.
-    (void)set_sealing_secret(
-        bio, ok ? std::span<const uint8_t>(secret, len) : std::span<const uint8_t>());
+    // A line that cannot be read leaves no usable key: the BIO refuses to write, the reader
+    // does not take over.
+    const std::span<const uint8_t> value =
+        ok ? std::span<const uint8_t>(secret, len) : std::span<const uint8_t>();
+    if (is_own)
+        (void)set_sealing_secret(SSL_get_wbio(ssl), value);
+    else
+        detail::note_peer_secret(ssl, value, initial);
     OPENSSL_cleanse(secret, sizeof secret);
 }
 
 // Offers TLS 1.3 sending keys to the connections' BIO (socket_bio.hpp) through OpenSSL's kTLS
 // hook, when this build and CPU can seal records.
 void enable_sealing(SSL_CTX* c, bool wanted) {
-    if (!wanted || !RecordSealer::available()) return;
+    if (!wanted || !RecordProtection::available()) return;
     SSL_CTX_set_options(c, SSL_OP_ENABLE_KTLS);
     SSL_CTX_set_keylog_callback(c, on_keylog);
 }

@@ -33,8 +33,8 @@ struct ServerConfig {
     std::chrono::seconds ticket_lifetime{kDefaultTicketLifetime};
     // Records each connection sends under one key before a TLS 1.3 KeyUpdate (record_limit.hpp).
     uint64_t key_update_records = kDefaultKeyUpdateRecords;
-    // Seal TLS 1.3 AES-GCM records in porthole (record_sealer.hpp, socket_bio.hpp) where it can;
-    // false: OpenSSL seals every record.
+    // Seal and open TLS 1.3 AES-GCM records in porthole (record_protection.hpp, socket_bio.hpp,
+    // record_reader.hpp) where it can; false: OpenSSL seals and opens every record.
     bool seal_records = true;
 };
 

@@ -50,16 +50,19 @@ check "concentrator: one full TLS handshake in all" \
   test "$(jq -r .tls_handshakes.full <<<"$server")" = 1
 text=$(portholectl_cmd status)
 check "portholectl status shows the key updates" grep -qE '^tls .*key updates sent [1-9]' <<<"$text"
-# Who sealed the records: porthole itself where the build has ipsec-mb and the CPU AES-NI
+# Who sealed and opened the records: porthole itself where the build has ipsec-mb and the CPU AES-NI
 # (src/tls/README.md "Record sealing"), OpenSSL otherwise; both ends say so once at start.
-sealer_c=$(grep -m1 -o 'TLS records sent are sealed by .*' "$PORTHOLE_LOG")
-sealer_d=$(grep -m1 -o 'TLS records sent are sealed by .*' "$PORTHOLED_LOG")
+sealer_c=$(grep -m1 -o 'TLS records are sealed and opened by .*' "$PORTHOLE_LOG")
+sealer_d=$(grep -m1 -o 'TLS records are sealed and opened by .*' "$PORTHOLED_LOG")
 log "client: ${sealer_c:-<no line>}"
 log "concentrator: ${sealer_d:-<no line>}"
-check "both ends log who seals their records" test -n "$sealer_c" -a -n "$sealer_d"
+check "both ends log who seals and opens their records" test -n "$sealer_c" -a -n "$sealer_d"
 if ldd "$PORTHOLED_BIN" 2>/dev/null | grep -q libIPSec_MB && grep -qw aes /proc/cpuinfo; then
-  check "with ipsec-mb and AES-NI, porthole seals (across all the key updates above)" \
-    grep -q 'sealed by porthole (ipsec-mb' <<<"$sealer_d"
+  check "with ipsec-mb and AES-NI, porthole seals and opens (across all the key updates above)" \
+    grep -q 'opened by porthole (ipsec-mb' <<<"$sealer_d"
+  check "the client's connection: records sealed and opened by porthole" \
+    test "$(jq -r .tls_records_sealed <<<"$client")" -gt 0 -a \
+         "$(jq -r .tls_records_opened <<<"$client")" -gt 0
 fi
 check "no session ended on the concentrator" test "$(log_count "$PORTHOLED_LOG" ': ended: ')" = 0
 check "portholed still running" kill -0 "$PORTHOLED_PID"

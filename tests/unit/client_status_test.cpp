@@ -27,6 +27,8 @@ ClientStatus sample() {
     s.packets_down = 1;
     s.reconnects = 2;
     s.key_updates = 4;
+    s.records_sealed = 1000;
+    s.records_opened = 2000;
     s.last_error = "peer stopped answering keep-alives";
     s.rtt_ms = 12.5;
     s.dns = "/etc/resolv.conf: servers 100.64.0.1";
@@ -46,6 +48,8 @@ TEST_CASE("client status: JSON round trip") {
     CHECK(back->bytes_up == 20000);
     CHECK(back->reconnects == 2);
     CHECK(back->key_updates == 4);
+    CHECK(back->records_sealed == 1000);
+    CHECK(back->records_opened == 2000);
     REQUIRE(back->rtt_ms.has_value());
     CHECK(*back->rtt_ms == doctest::Approx(12.5));
     CHECK(back->dns == s.dns);
@@ -73,6 +77,8 @@ TEST_CASE("client status: text") {
     CHECK(t.find("traffic:    up 19.5 KiB (20 packets), down 3 B (1 packets)\n") !=
           std::string::npos);
     CHECK(t.find("rtt:        12.5 ms\n") != std::string::npos);
-    CHECK(t.find("tls:        key updates sent 4\n") != std::string::npos);
+    CHECK(
+        t.find("tls:        key updates sent 4, records sealed 1000 / opened 2000 by porthole\n") !=
+        std::string::npos);
     CHECK(t.find("last error: peer stopped answering keep-alives\n") != std::string::npos);
 }

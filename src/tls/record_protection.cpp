@@ -1,4 +1,4 @@
-#include "tls/record_sealer.hpp"
+#include "tls/record_protection.hpp"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -62,30 +62,30 @@ const char* arch_name(IMB_ARCH a) {
 
 }  // namespace
 
-struct RecordSealer::Keys {
+struct RecordProtection::Keys {
     alignas(64) gcm_key_data key;
     alignas(64) gcm_context_data context;
 };
 
-bool RecordSealer::available() {
+bool RecordProtection::available() {
     return manager() != nullptr;
 }
 
-std::string RecordSealer::describe(bool wanted) {
+std::string RecordProtection::describe(bool wanted) {
     if (!wanted) return "OpenSSL (tls-sealer = openssl)";
     if (!available()) return "OpenSSL (ipsec-mb cannot run on this CPU: no AES-NI)";
     return std::string("porthole (ipsec-mb ") + imb_get_version_str() + ", " +
            arch_name(the_manager().arch) + ") for TLS 1.3 AES-GCM; OpenSSL for the rest";
 }
 
-RecordSealer::RecordSealer() : keys_(std::make_unique<Keys>()) {}
+RecordProtection::RecordProtection() : keys_(std::make_unique<Keys>()) {}
 
-RecordSealer::~RecordSealer() {
+RecordProtection::~RecordProtection() {
     OPENSSL_cleanse(keys_.get(), sizeof(Keys));
 }
 
-bool RecordSealer::set_key(Cipher cipher, std::span<const uint8_t> key,
-                           std::span<const uint8_t, 12> iv, uint64_t sequence) {
+bool RecordProtection::set_key(Cipher cipher, std::span<const uint8_t> key,
+                               std::span<const uint8_t, 12> iv, uint64_t sequence) {
     IMB_MGR* m = manager();
     const size_t want = cipher == Cipher::aes_128_gcm ? 16 : 32;
     if (m == nullptr || key.size() != want) return false;
@@ -100,7 +100,7 @@ bool RecordSealer::set_key(Cipher cipher, std::span<const uint8_t> key,
     return true;
 }
 
-size_t RecordSealer::seal(uint8_t type, std::span<const uint8_t> plaintext, uint8_t* out) {
+size_t RecordProtection::seal(uint8_t type, std::span<const uint8_t> plaintext, uint8_t* out) {
     // A sequence number never repeats under one key (RFC 8446 §5.3); KeyUpdates come long
     // before 2^64 records, so running out is a bug to fail on, not to wrap around.
     if (!keyed_ || plaintext.size() > kMaxPlaintext || sequence_ == UINT64_MAX) return 0;
@@ -136,23 +136,60 @@ size_t RecordSealer::seal(uint8_t type, std::span<const uint8_t> plaintext, uint
     return kHeader + length;
 }
 
+std::optional<RecordProtection::Opened> RecordProtection::open(std::span<const uint8_t> record,
+                                                               uint8_t* out) {
+    if (!keyed_ || record.size() < kHeader + kTag + 1 || record.size() > kHeader + kMaxCiphertext ||
+        sequence_ == UINT64_MAX)
+        return std::nullopt;
+    IMB_MGR* m = manager();
+    const size_t inner = record.size() - kHeader - kTag;
+    const uint8_t* body = record.data() + kHeader;
+    std::array<uint8_t, 12> nonce = iv_;
+    for (int i = 0; i < 8; ++i)
+        nonce[4 + i] ^= uint8_t(sequence_ >> (56 - 8 * i));
+    uint8_t tag[kTag];
+    if (cipher_ == Cipher::aes_128_gcm) {
+        IMB_AES128_GCM_INIT(m, &keys_->key, &keys_->context, nonce.data(), record.data(), kHeader);
+        IMB_AES128_GCM_DEC_UPDATE(m, &keys_->key, &keys_->context, out, body, inner);
+        IMB_AES128_GCM_DEC_FINALIZE(m, &keys_->key, &keys_->context, tag, kTag);
+    } else {
+        IMB_AES256_GCM_INIT(m, &keys_->key, &keys_->context, nonce.data(), record.data(), kHeader);
+        IMB_AES256_GCM_DEC_UPDATE(m, &keys_->key, &keys_->context, out, body, inner);
+        IMB_AES256_GCM_DEC_FINALIZE(m, &keys_->key, &keys_->context, tag, kTag);
+    }
+    // The received tag is read from `record` only now: with in-place opening `out` overlaps
+    // the body, never the tag after it.
+    const bool authentic = CRYPTO_memcmp(tag, body + inner, kTag) == 0;
+    OPENSSL_cleanse(tag, sizeof tag);
+    if (!authentic) return std::nullopt;
+    size_t n = inner;  // the type is the last non-zero octet; zeros after it are padding
+    while (n > 0 && out[n - 1] == 0)
+        --n;
+    if (n == 0) return std::nullopt;
+    ++sequence_;
+    return Opened{out[n - 1], n - 1};
+}
+
 #else  // no ipsec-mb: OpenSSL seals every record
 
-struct RecordSealer::Keys {};
-bool RecordSealer::available() {
+struct RecordProtection::Keys {};
+bool RecordProtection::available() {
     return false;
 }
-std::string RecordSealer::describe(bool wanted) {
+std::string RecordProtection::describe(bool wanted) {
     return wanted ? "OpenSSL (this build has no ipsec-mb)" : "OpenSSL (tls-sealer = openssl)";
 }
-RecordSealer::RecordSealer() = default;
-RecordSealer::~RecordSealer() = default;
-bool RecordSealer::set_key(Cipher, std::span<const uint8_t>, std::span<const uint8_t, 12>,
-                           uint64_t) {
+RecordProtection::RecordProtection() = default;
+RecordProtection::~RecordProtection() = default;
+bool RecordProtection::set_key(Cipher, std::span<const uint8_t>, std::span<const uint8_t, 12>,
+                               uint64_t) {
     return false;
 }
-size_t RecordSealer::seal(uint8_t, std::span<const uint8_t>, uint8_t*) {
+size_t RecordProtection::seal(uint8_t, std::span<const uint8_t>, uint8_t*) {
     return 0;
+}
+std::optional<RecordProtection::Opened> RecordProtection::open(std::span<const uint8_t>, uint8_t*) {
+    return std::nullopt;
 }
 
 #endif
@@ -189,21 +226,33 @@ bool expand_label(const char* digest, std::span<const uint8_t> secret, const std
 
 }  // namespace
 
-bool RecordSealer::update_from_secret(std::span<const uint8_t> secret) {
+bool RecordProtection::set_secret(Cipher cipher, std::span<const uint8_t> secret,
+                                  uint64_t sequence) {
     // The suite fixes the hash: TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384.
-    const bool aes128 = cipher_ == Cipher::aes_128_gcm;
+    const bool aes128 = cipher == Cipher::aes_128_gcm;
     const char* digest = aes128 ? "SHA256" : "SHA384";
-    if (!keyed_ || secret.size() != (aes128 ? 32u : 48u)) return false;
+    bool ok = secret.size() == (aes128 ? 32u : 48u);
     std::array<uint8_t, 32> key{};
     std::array<uint8_t, 12> iv{};
     const size_t key_len = aes128 ? 16 : 32;
-    const bool ok = expand_label(digest, secret, "key", key.data(), key_len) &&
-                    expand_label(digest, secret, "iv", iv.data(), iv.size()) &&
-                    set_key(cipher_, std::span<const uint8_t>(key.data(), key_len), iv, 0);
+    ok = ok && expand_label(digest, secret, "key", key.data(), key_len) &&
+         expand_label(digest, secret, "iv", iv.data(), iv.size()) &&
+         set_key(cipher, std::span<const uint8_t>(key.data(), key_len), iv, sequence);
     OPENSSL_cleanse(key.data(), key.size());
     OPENSSL_cleanse(iv.data(), iv.size());
-    if (!ok) keyed_ = false;  // never seal with a key the peer no longer expects
+    if (!ok) keyed_ = false;  // never use a key the peer no longer expects
     return ok;
+}
+
+bool RecordProtection::update_from_secret(std::span<const uint8_t> secret) {
+    if (!keyed_) return false;
+    return set_secret(cipher_, secret, 0);
+}
+
+bool RecordProtection::next_secret(std::span<const uint8_t> secret, uint8_t* next) {
+    if (secret.size() != 32 && secret.size() != 48) return false;
+    return expand_label(secret.size() == 32 ? "SHA256" : "SHA384", secret, "traffic upd", next,
+                        secret.size());
 }
 
 }  // namespace porthole::tls
