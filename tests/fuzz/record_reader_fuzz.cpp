@@ -33,7 +33,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t at = 3;
     while (at < size) {
         const uint8_t op = data[at++];
-        const size_t len = at < size ? std::min<size_t>(data[at++] * 67u, size - at) : 0;
+        size_t len = 0;
+        if (at < size) {
+            const size_t want = data[at++] * 67u;
+            len = std::min(want, size - at);
+        }
         const uint8_t* payload = data + at;
         at += len;
         if (op < 200) {  // one sealed record; types 21-24 most often
