@@ -206,10 +206,11 @@ bool expand_label(const char* digest, std::span<const uint8_t> secret, const std
     info.push_back(char(full.size()));
     info += full;
     info.push_back(0);  // empty context
-    EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+    // Fetched once for the process (a fetch takes OpenSSL's provider locks; every connection
+    // derives keys twice at its hand-over, and again at each KeyUpdate). Never freed.
+    static EVP_KDF* const kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
     if (kdf == nullptr) return false;
     EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
-    EVP_KDF_free(kdf);
     if (ctx == nullptr) return false;
     int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
     OSSL_PARAM params[] = {
