@@ -99,8 +99,9 @@ long RecordReader::fill() {
     }
 }
 
-RecordReader::Read RecordReader::fail(std::string why) {
+RecordReader::Read RecordReader::fail(int alert, std::string why) {
     failed_ = true;
+    alert_ = alert;
     error_ = std::move(why);
     return {Status::failed, 0};
 }
@@ -108,6 +109,7 @@ RecordReader::Read RecordReader::fail(std::string why) {
 bool RecordReader::alert(const uint8_t* p, size_t n) {
     if (n != 2) {
         error_ = fmt::format("the peer sent a malformed alert ({} bytes)", n);
+        alert_ = SSL_AD_DECODE_ERROR;
         return false;
     }
     if (p[1] == SSL_AD_CLOSE_NOTIFY) {
@@ -125,18 +127,23 @@ bool RecordReader::handshake_messages(const uint8_t* p, size_t n) {
     while (n > 0) {
         if (n < 4) {
             error_ = "the peer sent a handshake message cut by its record's end";
+            alert_ = SSL_AD_DECODE_ERROR;
             return false;
         }
         const uint8_t type = p[0];
         const size_t len = size_t(p[1]) << 16 | size_t(p[2]) << 8 | p[3];
         if (len > n - 4) {
             error_ = "the peer sent a handshake message cut by its record's end";
+            alert_ = SSL_AD_DECODE_ERROR;
             return false;
         }
         if (type == kKeyUpdate) {
             // RFC 8446 §4.6.3: one octet, 0 or 1; the message ends its record (§5.1).
             if (len != 1 || p[4] > 1 || n != 5) {
                 error_ = "the peer sent a malformed KeyUpdate";
+                alert_ = len != 1   ? SSL_AD_DECODE_ERROR
+                         : p[4] > 1 ? SSL_AD_ILLEGAL_PARAMETER
+                                    : SSL_AD_UNEXPECTED_MESSAGE;  // not at its record's end
                 return false;
             }
             std::array<uint8_t, 48> next{};
@@ -147,6 +154,7 @@ bool RecordReader::handshake_messages(const uint8_t* p, size_t n) {
             OPENSSL_cleanse(next.data(), next.size());
             if (!ok) {
                 error_ = "cannot derive the peer's next TLS key after its KeyUpdate";
+                alert_ = SSL_AD_INTERNAL_ERROR;
                 return false;
             }
             ++key_updates_;
@@ -157,6 +165,7 @@ bool RecordReader::handshake_messages(const uint8_t* p, size_t n) {
             // Tickets after the first application data are not kept (they came before it).
         } else {
             error_ = fmt::format("the peer sent an unexpected handshake message (type {})", type);
+            alert_ = SSL_AD_UNEXPECTED_MESSAGE;
             return false;
         }
         p += 4 + len;
@@ -167,7 +176,7 @@ bool RecordReader::handshake_messages(const uint8_t* p, size_t n) {
 
 RecordReader::Read RecordReader::read(std::span<std::byte> out) {
     if (failed_) return {Status::failed, 0};
-    if (!active_) return fail("internal: record reader used before the hand-over");
+    if (!active_) return fail(SSL_AD_INTERNAL_ERROR, "record reader used before the hand-over");
     auto* dst = reinterpret_cast<uint8_t*>(out.data());
     size_t done = 0;
     if (plain_left_ > 0) {
@@ -182,24 +191,25 @@ RecordReader::Read RecordReader::read(std::span<std::byte> out) {
             const uint8_t* h = buf_ + head_;
             const size_t length = size_t(h[3]) << 8 | h[4];
             if (h[0] != kApplicationData || h[1] != 3 || h[2] != 3)
-                return fail(
-                    fmt::format("the peer sent a record of type {} version {}.{} where "
-                                "TLS 1.3 has only application_data 3.3",
-                                h[0], h[1], h[2]));
+                return fail(SSL_AD_UNEXPECTED_MESSAGE,
+                            fmt::format("the peer sent a record of type {} version {}.{} where "
+                                        "TLS 1.3 has only application_data 3.3",
+                                        h[0], h[1], h[2]));
             if (length < RecordProtection::kTag + 1 || length > RecordProtection::kMaxCiphertext)
-                return fail(fmt::format("the peer sent a record of {} bytes (TLS 1.3: {} to {})",
-                                        length, RecordProtection::kTag + 1,
-                                        RecordProtection::kMaxCiphertext));
+                return fail(
+                    SSL_AD_RECORD_OVERFLOW,
+                    fmt::format("the peer sent a record of {} bytes (TLS 1.3: {} to {})", length,
+                                RecordProtection::kTag + 1, RecordProtection::kMaxCiphertext));
             if (tail_ - head_ < kHeader + length) break;
             const size_t inner = length - RecordProtection::kTag;
             const bool direct = out.size() - done >= inner;
             uint8_t* into = direct ? dst + done : buf_ + head_ + kHeader;
             auto opened = protection_.open({h, kHeader + length}, into);
             if (!opened)
-                return fail(
-                    fmt::format("record {} from the peer does not authenticate "
-                                "(bad_record_mac)",
-                                records_ + 1));
+                return fail(SSL_AD_BAD_RECORD_MAC,
+                            fmt::format("record {} from the peer does not authenticate "
+                                        "(bad_record_mac)",
+                                        records_ + 1));
             const size_t at = head_ + kHeader;
             head_ += kHeader + length;
             ++records_;
@@ -220,9 +230,11 @@ RecordReader::Read RecordReader::read(std::span<std::byte> out) {
                 ok = handshake_messages(into, opened->length);
             else if (opened->type == kAlert)
                 ok = alert(into, opened->length);
-            else
+            else {
                 error_ = fmt::format("the peer sent a record of content type {}", opened->type);
-            if (!ok) return fail(error_);
+                alert_ = SSL_AD_UNEXPECTED_MESSAGE;
+            }
+            if (!ok) return fail(alert_, error_);
         }
         if (done > 0) return {Status::ok, done};
         if (closed_) return {Status::closed, 0};
@@ -234,7 +246,7 @@ RecordReader::Read RecordReader::read(std::span<std::byte> out) {
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) return {Status::want_read, 0};
         transport_failed_ = true;
-        return fail(std::strerror(errno));
+        return fail(0, std::strerror(errno));
     }
 }
 

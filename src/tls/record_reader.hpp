@@ -65,6 +65,10 @@ public:
     [[nodiscard]] const std::string& error() const { return error_; }
     // The failure was the TCP connection's (a reset, an abort), not anything the peer sent.
     [[nodiscard]] bool transport_failed() const { return transport_failed_; }
+    // The alert the failure calls for (RFC 8446 §6.2: bad_record_mac, record_overflow,
+    // decode_error, unexpected_message, illegal_parameter), 0 when none is to be sent (the peer's
+    // own alert, a transport failure).
+    [[nodiscard]] int alert_to_send() const { return alert_; }
     [[nodiscard]] uint64_t records() const { return records_; }
     [[nodiscard]] uint64_t key_updates() const { return key_updates_; }
     // Frees the buffer while it holds nothing (an idle connection); it returns with the next
@@ -74,7 +78,8 @@ public:
     bool append(std::span<const uint8_t> bytes);
 
 private:
-    Read fail(std::string why);
+    // Fails the connection: `alert` is the one to send the peer (0: none).
+    Read fail(int alert, std::string why);
     // Handles one opened record's content; false with error_ set to fail the connection.
     bool handshake_messages(const uint8_t* p, size_t n);
     bool alert(const uint8_t* p, size_t n);
@@ -88,6 +93,7 @@ private:
     bool closed_ = false;
     bool failed_ = false;
     bool transport_failed_ = false;
+    int alert_ = 0;
     bool update_requested_ = false;
     RecordProtection protection_;
     RecordProtection::Cipher cipher_ = RecordProtection::Cipher::aes_128_gcm;

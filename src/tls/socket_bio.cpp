@@ -269,6 +269,22 @@ bool set_sealing_secret(BIO* b, std::span<const uint8_t> secret) {
     return true;
 }
 
+bool socket_bio_send_alert(BIO* b, uint8_t description) {
+    State* s = find(b);
+    if (s == nullptr || !s->sealing || s->broken) return false;
+    const uint8_t alert[2] = {2, description};  // level fatal
+    if (!s->reserve(sizeof alert + RecordProtection::kOverhead)) return false;
+    const size_t out = s->sealer.seal(21, alert, s->buf + s->tail);
+    if (out == 0) return false;
+    s->tail += out;
+    ++s->sealed;
+    s->broken = true;  // nothing more after a fatal alert
+    const int saved = errno;
+    (void)s->drain();  // best effort: the connection is closed next
+    errno = saved;
+    return true;
+}
+
 bool socket_bio_make_room(BIO* b) {
     State* s = find(b);
     if (s == nullptr || s->pending() < s->capacity) return true;

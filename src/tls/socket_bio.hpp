@@ -40,6 +40,11 @@ uint64_t socket_bio_sealed_records(BIO* b);
 // records the peer cannot read).
 bool set_sealing_secret(BIO* b, std::span<const uint8_t> secret);
 
+// Seals a fatal alert (RFC 8446 §6) after what is queued and sends what the socket takes; no
+// write is accepted after it. For failures OpenSSL does not see (record_reader.hpp): false when
+// this BIO does not seal (then nothing is sent).
+bool socket_bio_send_alert(BIO* b, uint8_t description);
+
 // Whether the send buffer can take another write: below its size, after sending what the
 // socket takes. The owner asks before each SSL_write, so that a write never has to be refused
 // half-way (OpenSSL would keep a pointer to the caller's bytes for the retry); the BIO itself

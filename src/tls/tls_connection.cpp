@@ -372,6 +372,9 @@ TlsIo TlsConnection::read(std::span<std::byte> buf) {
                 // (the ticket stays good).
                 if (!info->reader->transport_failed()) tls_failed_ = true;
                 error_ = fmt::format("TLS read: {}", info->reader->error());
+                // The alert OpenSSL would have sent for the same mistake, under our sending key.
+                if (int alert = info->reader->alert_to_send(); alert != 0)
+                    (void)socket_bio_send_alert(SSL_get_wbio(ssl_.get()), uint8_t(alert));
                 return {TlsStatus::failed, 0};
         }
     }

@@ -200,6 +200,7 @@ TEST_CASE("record reader: refuses what a TLS 1.3 peer must not send, with one li
         std::vector<uint8_t> (*make)(Peer&);
         bool is_server;
         const char* says;
+        int alert;  // what the peer is to be told (0: nothing)
     };
     const Case cases[] = {
         {"tampered ciphertext",
@@ -208,80 +209,80 @@ TEST_CASE("record reader: refuses what a TLS 1.3 peer must not send, with one li
              p.wire[20] ^= 1;
              return p.wire;
          },
-         true, "does not authenticate"},
+         true, "does not authenticate", 20},
         {"tampered header",
          [](Peer& p) {
              p.record(23, data_of(100, 1));
              p.wire[2] = 1;  // version 3.1
              return p.wire;
          },
-         true, "record of type 23 version 3.1"},
+         true, "record of type 23 version 3.1", 10},
         {"plaintext record type",
          [](Peer& p) {
              p.record(23, data_of(100, 1));
              p.wire[0] = 22;
              return p.wire;
          },
-         true, "record of type 22"},
+         true, "record of type 22", 10},
         {"record too long",
          [](Peer&) {
              return std::vector<uint8_t>{23, 3, 3, 0x41, 0x11};
          },
-         true, "record of 16657 bytes"},
+         true, "record of 16657 bytes", 22},
         {"record too short",
          [](Peer&) {
              return std::vector<uint8_t>{23, 3, 3, 0, 16};
          },
-         true, "record of 16 bytes"},
+         true, "record of 16 bytes", 22},
         {"fatal alert",
          [](Peer& p) {
              p.record(21, {2, 20});
              return p.wire;
          },
-         true, "alert 'bad record mac' (20)"},
+         true, "alert 'bad record mac' (20)", 0},
         {"malformed alert",
          [](Peer& p) {
              p.record(21, {2});
              return p.wire;
          },
-         true, "malformed alert"},
+         true, "malformed alert", 50},
         {"a ticket sent to the server",
          [](Peer& p) {
              p.record(22, {4, 0, 0, 1, 0});
              return p.wire;
          },
-         true, "unexpected handshake message (type 4)"},
+         true, "unexpected handshake message (type 4)", 10},
         {"a handshake message cut short",
          [](Peer& p) {
              p.record(22, {4, 0, 0, 9, 0});
              return p.wire;
          },
-         false, "cut by its record's end"},
+         false, "cut by its record's end", 50},
         {"KeyUpdate not at the record's end",
          [](Peer& p) {
              p.record(22, {24, 0, 0, 1, 0, 24, 0, 0, 1, 0});
              return p.wire;
          },
-         true, "malformed KeyUpdate"},
+         true, "malformed KeyUpdate", 10},
         {"KeyUpdate with a bad value",
          [](Peer& p) {
              p.record(22, {24, 0, 0, 1, 2});
              return p.wire;
          },
-         true, "malformed KeyUpdate"},
+         true, "malformed KeyUpdate", 47},
         {"unknown content type",
          [](Peer& p) {
              p.record(24, {1, 2, 3});
              return p.wire;
          },
-         true, "content type 24"},
+         true, "content type 24", 10},
         {"only padding",
          [](Peer& p) {
              p.record(23, {});
              p.wire[5] ^= 23;  // the type octet becomes zero: the tag no longer matches either
              return p.wire;
          },
-         true, "does not authenticate"},
+         true, "does not authenticate", 20},
     };
     for (const Case& c : cases) {
         const std::string name = c.name;
@@ -294,6 +295,7 @@ TEST_CASE("record reader: refuses what a TLS 1.3 peer must not send, with one li
         CHECK(drain(r, 65536, &last).empty());
         CHECK(last == Status::failed);
         CHECK_MESSAGE(r.error().find(c.says) != std::string::npos, r.error());
+        CHECK(r.alert_to_send() == c.alert);
         std::byte b[16];
         CHECK(r.read(b).status == Status::failed);  // and it stays failed
     }

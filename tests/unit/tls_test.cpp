@@ -787,6 +787,32 @@ TEST_CASE("tls: records porthole seals and opens work with a peer where OpenSSL 
     CHECK(ERR_peek_error() == 0);
 }
 
+TEST_CASE("tls: a record that does not authenticate fails the reader, and the peer hears why") {
+    if (!RecordProtection::available()) return;
+    Lab lab;
+    Session s(lab.client_config(), lab.server_config());
+    s.require_established();
+    CHECK(send_records(*s.client, *s.server, 2, 100) == expected_records(2, 100));
+    REQUIRE(s.server->opened_records() > 0);
+    // A record of the right shape whose tag cannot verify, written past the client's TLS.
+    std::vector<uint8_t> forged{23, 3, 3, 0, 40};
+    forged.resize(5 + 40, 0xab);
+    REQUIRE(::send(s.fds[0], forged.data(), forged.size(), 0) == ssize_t(forged.size()));
+    std::byte buf[256];
+    TlsIo r{TlsStatus::want_read, 0};
+    for (int i = 0; i < 50 && r.status == TlsStatus::want_read; ++i)
+        r = s.server->read(buf);
+    CHECK(r.status == TlsStatus::failed);
+    CHECK(s.server->error().find("does not authenticate (bad_record_mac)") != std::string::npos);
+    CHECK(s.server->tls_failed());
+    // The server sealed a bad_record_mac alert, as OpenSSL would have; the client reads it.
+    for (int i = 0; i < 50 && (i == 0 || r.status == TlsStatus::want_read); ++i)
+        r = s.client->read(buf);
+    CHECK(r.status == TlsStatus::failed);
+    CHECK_MESSAGE(s.client->error().find("bad record mac") != std::string::npos, s.client->error());
+    ERR_clear_error();
+}
+
 TEST_CASE("tls: a TLS 1.2 session ends at its record limit, with a reason (no KeyUpdate)") {
     Lab lab;
     auto server_cfg = lab.server_config(TlsVersion::v1_2);
