@@ -4,6 +4,7 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -103,6 +104,16 @@ Result<TunDevice> TunDevice::open(std::string_view name, Offload offload, bool m
         int err = errno;
         if (err == ENOENT || err == ENODEV || err == ENXIO)
             return Error{fmt::format("{} missing (load the tun module: modprobe tun)", kTunPath),
+                         err};
+        // Not root, and the device is not open to everyone: CAP_NET_ADMIN does not help (udev
+        // makes it 0666; a machine without udev, such as a container, may leave it 0600).
+        struct stat st {};
+        if (err == EACCES && ::geteuid() != 0 && ::stat(kTunPath, &st) == 0 &&
+            (st.st_mode & 0006) != 0006)
+            return Error{fmt::format("cannot open {}: {} (it is mode {:04o}: a non-root process "
+                                     "with CAP_NET_ADMIN needs it 0666, as udev sets it, or must "
+                                     "run as root)",
+                                     kTunPath, std::strerror(err), st.st_mode & 07777),
                          err};
         return Error{fmt::format("cannot open {}: {}{}", kTunPath, std::strerror(err), hint(err)),
                      err};

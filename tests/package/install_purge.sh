@@ -189,8 +189,15 @@ for _ in $(seq 50); do [[ -S $TMP/notify ]] && break; sleep 0.1; done
 # The daemon gets a mount namespace of its own with a fresh /run (tmpfs) holding /run/porthole
 # (RuntimeDirectory=porthole, RuntimeDirectoryMode=0750), so the host's /run is left alone;
 # in_daemon_ns CMD... runs a command in its namespaces (network and mount).
+# /dev/net/tun is 0666 where udev runs (its default rules say so) and the service relies on that:
+# User=porthole has CAP_NET_ADMIN, not the right to open a root-only file. A machine without udev
+# (a container) may have it 0600; then the daemon's mount namespace gets a 0666 node of its own,
+# as udev would have made it, and the host's /dev is left alone.
 launch='mount -t tmpfs -o mode=0755 tmpfs /run &&
-  install -d -o porthole -g porthole -m 0750 /run/porthole && umask 0077 && exec "$@"'
+  install -d -o porthole -g porthole -m 0750 /run/porthole &&
+  { [ "$(stat -c %a /dev/net/tun)" = 666 ] ||
+    { mount -t tmpfs -o mode=0755 tmpfs /dev/net && mknod -m 0666 /dev/net/tun c 10 200; }; } &&
+  umask 0077 && exec "$@"'
 ( exec ip netns exec "$NS" unshare --mount --propagation private -- \
     env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin NOTIFY_SOCKET="$TMP/notify" WATCHDOG_USEC=30000000 \
     sh -c "$launch" sh \
