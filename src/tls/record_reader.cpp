@@ -116,6 +116,7 @@ bool RecordReader::alert(const uint8_t* p, size_t n) {
         closed_ = true;
         return true;
     }
+    if (p[1] == SSL_AD_USER_CANCELLED) return true;  // not an error; a close_notify follows
     std::string name = SSL_alert_desc_string_long(p[1]);
     for (char& c : name)
         c = char(std::tolower(static_cast<unsigned char>(c)));
@@ -213,6 +214,11 @@ RecordReader::Read RecordReader::read(std::span<std::byte> out) {
             const size_t at = head_ + kHeader;
             head_ += kHeader + length;
             ++records_;
+            if (opened->length > RecordProtection::kMaxPlaintext)  // RFC 8446 §5.4
+                return fail(SSL_AD_RECORD_OVERFLOW,
+                            fmt::format("the peer sent a record with {} bytes of content (TLS 1.3: "
+                                        "at most {})",
+                                        opened->length, RecordProtection::kMaxPlaintext));
             if (opened->type == kApplicationData) {
                 if (direct) {
                     done += opened->length;

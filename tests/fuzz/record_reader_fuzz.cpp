@@ -3,6 +3,7 @@
 // key updates the sender follows, and raw bytes spliced in. Reads use buffers of the size the
 // input picks. Whatever it is fed, the application data it returns must be a prefix of what was
 // sealed as application data, and it must never read or write out of bounds (ASan).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -36,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         size_t len = 0;
         if (at < size) {
             const size_t want = data[at++] * 67u;
-            len = std::min(want, size - at);
+            len = std::min({want, size - at, RecordProtection::kMaxPlaintext});
         }
         const uint8_t* payload = data + at;
         at += len;

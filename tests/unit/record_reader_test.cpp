@@ -178,6 +178,25 @@ TEST_CASE("record reader: a KeyUpdate OpenSSL read before the hand-over restarts
     CHECK(drain(r, 1000) == data_of(50, 4));
 }
 
+TEST_CASE("record reader: user_canceled is not an error (close_notify follows it)") {
+    if (!RecordProtection::available()) return;
+    auto secret = secret_of(32, 4);
+    Peer peer(RecordProtection::Cipher::aes_128_gcm, secret);
+    RecordReader r(-1, true);
+    start(r, RecordProtection::Cipher::aes_128_gcm, secret);
+    peer.record(23, data_of(7, 1));
+    peer.record(21, {1, 90});  // warning, user_canceled
+    peer.record(23, data_of(9, 2));
+    peer.record(21, {1, 0});
+    REQUIRE(r.append(peer.wire));
+    Status last = Status::ok;
+    auto expected = data_of(7, 1);
+    auto more = data_of(9, 2);
+    expected.insert(expected.end(), more.begin(), more.end());
+    CHECK(drain(r, 100, &last) == expected);
+    CHECK(last == Status::closed);
+}
+
 TEST_CASE("record reader: close_notify ends the stream after the data before it") {
     if (!RecordProtection::available()) return;
     auto secret = secret_of(32, 2);
